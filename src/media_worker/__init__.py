@@ -1,0 +1,3 @@
+"""media-worker: turns uploaded images and videos into thumbnails."""
+
+__version__ = "0.1.0"

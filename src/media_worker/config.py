@@ -1,0 +1,202 @@
+"""Settings: one typed object, read once from the environment (and `.env`), passed down.
+
+The variable names are the ones operators of the original system use (see README). Nothing
+configured at all means the embedded default: every backend is a file under `./var/`.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from media_worker.types import ThumbnailSize
+
+DEFAULT_SIZES = "small:150x150,medium:480x480,large:1280x1280"
+LOCALSTACK_ENDPOINT = "http://localstack:4566"
+
+
+class ThumbnailFormat(StrEnum):
+    """Output encodings the engines can produce."""
+
+    WEBP = "webp"
+    JPEG = "jpeg"
+    AVIF = "avif"
+    PNG = "png"
+
+
+class EngineKind(StrEnum):
+    """Which thumbnail engine renders: in-process or an imagor-protocol service."""
+
+    LOCAL = "local"
+    IMAGORVIDEO = "imagorvideo"
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """Every knob of the worker. Field `foo_bar` is read from the variable `FOO_BAR`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- media repository -------------------------------------------------------------
+    database_url: SecretStr = SecretStr("sqlite:///./var/media.db")
+    media_table: str = Field("Media", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+    # --- queue --------------------------------------------------------------------------
+    sqs_queue_url: str | None = None
+    sqs_endpoint: str | None = None
+    sqs_dlq_url: str | None = None
+    sqs_wait_time_seconds: int = Field(10, ge=0, le=20)
+    sqs_poll_interval_ms: int = Field(5000, ge=0, le=600_000)
+    sqs_visibility_timeout: int = Field(300, ge=1, le=43_200)
+    sqs_max_messages: int = Field(10, ge=1, le=10)
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str = "test"
+    aws_secret_access_key: SecretStr = SecretStr("test")
+    embedded_queue_path: Path = Path("./var/queue.db")
+
+    # --- storage ------------------------------------------------------------------------
+    minio_endpoint: str | None = None
+    minio_access_key: str = "minioadmin"
+    minio_secret_key: SecretStr = SecretStr("minioadmin")
+    minio_bucket: str = Field("media", min_length=3, max_length=63)
+    minio_region: str = "us-east-1"
+    embedded_storage_path: Path = Path("./var/storage")
+
+    # --- thumbnails ---------------------------------------------------------------------
+    thumbnail_engine: EngineKind = EngineKind.LOCAL
+    thumbnail_sizes: Annotated[list[ThumbnailSize], NoDecode] = Field(
+        default_factory=lambda: ThumbnailSize.parse_list(DEFAULT_SIZES)
+    )
+    thumbnail_format: ThumbnailFormat = ThumbnailFormat.WEBP
+    thumbnail_quality: int = Field(80, ge=1, le=100)
+    thumbnail_key_template: str = "thumbnails/{media_id}/{size}.{ext}"
+    imagorvideo_url: str = "http://imagorvideo:8080"
+    imagorvideo_secret: SecretStr | None = None
+    imagorvideo_signer_type: Literal["sha1", "sha256", "sha512"] = "sha1"
+    imagorvideo_signer_truncate: int = Field(0, ge=0)
+    imagorvideo_source: Literal["s3", "presigned"] = "s3"
+
+    # --- work and limits ----------------------------------------------------------------
+    worker_concurrency: int = Field(default_factory=_cpu_count, ge=1, le=256)
+    max_attempts: int = Field(5, ge=1, le=100)
+    max_input_bytes: int = Field(512 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(100_000_000, ge=1)
+    max_video_seconds: float = Field(4 * 3600, gt=0)
+    job_timeout_seconds: float = Field(600, gt=0)
+    shutdown_grace_seconds: float = Field(30, ge=0)
+
+    # --- observability ------------------------------------------------------------------
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("thumbnail_sizes", mode="before")
+    @classmethod
+    def _parse_sizes(cls, value: object) -> object:
+        return ThumbnailSize.parse_list(value) if isinstance(value, str) else value
+
+    @field_validator("log_level", "log_format", "thumbnail_format", "thumbnail_engine",
+                     "imagorvideo_signer_type", "imagorvideo_source", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("sqs_queue_url", "sqs_dlq_url", "minio_endpoint", "metrics_port",
+                     "imagorvideo_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().split(":", 1)[0].lower()
+        if scheme not in {"postgresql", "postgres", "sqlite"}:
+            raise ValueError("must start with postgresql:// or sqlite:///")
+        return value
+
+    @field_validator("thumbnail_key_template")
+    @classmethod
+    def _template_is_deterministic(cls, value: str) -> str:
+        for placeholder in ("{media_id}", "{size}"):
+            if placeholder not in value:
+                raise ValueError(f"must contain {placeholder} so keys are unique per thumbnail")
+        return value
+
+    @model_validator(mode="after")
+    def _default_sqs_endpoint(self) -> Settings:
+        # The original system runs against LocalStack; AWS itself is reached with SQS_ENDPOINT="".
+        if self.sqs_queue_url and self.sqs_endpoint is None:
+            self.sqs_endpoint = LOCALSTACK_ENDPOINT
+        return self
+
+    # --- derived views ------------------------------------------------------------------
+    @property
+    def uses_embedded_queue(self) -> bool:
+        return self.sqs_queue_url is None
+
+    @property
+    def uses_embedded_storage(self) -> bool:
+        return self.minio_endpoint is None
+
+    @property
+    def database_kind(self) -> Literal["postgresql", "sqlite"]:
+        url = self.database_url.get_secret_value()
+        return "sqlite" if url.lower().startswith("sqlite") else "postgresql"
+
+    @property
+    def sqlite_database_path(self) -> Path:
+        """`sqlite:///./var/media.db` → `./var/media.db`; `sqlite:////abs/x.db` → `/abs/x.db`."""
+        url = self.database_url.get_secret_value()
+        return Path(url.split(":///", 1)[1]) if ":///" in url else Path(url.split(":", 1)[1])
+
+    @property
+    def job_lease_seconds(self) -> int:
+        """How long a claim holds a row; the heartbeat renews it like the message's visibility."""
+        return self.sqs_visibility_timeout
+
+    def redacted_database_url(self) -> str:
+        """The database URL with any password replaced, safe to print."""
+        return redact_url(self.database_url.get_secret_value())
+
+
+def redact_url(url: str) -> str:
+    """Replace the password of a URL's userinfo by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[1]}"))
+
+
+class SettingsError(Exception):
+    """Settings could not be loaded; the message is one line naming the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning validation errors into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more invalid setting{'s' if more > 1 else ''})" if more else ""
+    return f"invalid setting {variable}: {message}{suffix}"

@@ -1,0 +1,66 @@
+"""What the worker needs from a thumbnail engine: one original in, every size out.
+
+An engine receives the whole list of sizes at once so it can decode the original a single time
+and derive each size from the previous, larger one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from media_worker.config import ThumbnailFormat
+from media_worker.types import ThumbnailSize
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """How thumbnails are encoded."""
+
+    format: ThumbnailFormat = ThumbnailFormat.WEBP
+    quality: int = 80
+
+
+@dataclass(frozen=True)
+class SourceMedia:
+    """The original: a local copy, and where it lives in object storage (remote engines)."""
+
+    path: Path
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class RenderedThumbnail:
+    """One encoded thumbnail, ready to upload."""
+
+    size: ThumbnailSize
+    width: int
+    height: int
+    format: str
+    mime_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """Every size, plus what was learned about the original (width, height, kind, …)."""
+
+    thumbnails: list[RenderedThumbnail]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class ThumbnailEngine(Protocol):
+    """Renders thumbnails. Raises PermanentError subclasses for bad media (unsupported, corrupt,
+    over a limit) and TransientError subclasses when it could not do the work right now."""
+
+    def render(
+        self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
+    ) -> RenderResult:
+        """Render every size, largest first; each fits its box, keeps aspect, never upscales."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (process pools, HTTP sessions)."""
+        ...

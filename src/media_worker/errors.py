@@ -1,0 +1,57 @@
+"""The failure taxonomy the status machine acts on.
+
+Every adapter translates its library's exceptions into one of these, so the processor can decide
+between "retry later" and "give up now" without knowing boto3, psycopg or libvips.
+"""
+
+
+class MediaWorkerError(Exception):
+    """Base of every error the worker raises on purpose."""
+
+
+class PermanentError(MediaWorkerError):
+    """Retrying cannot help: the row becomes FAILED and the message is deleted."""
+
+
+class TransientError(MediaWorkerError):
+    """Retrying later may help: the row goes back to PENDING while attempts remain."""
+
+
+class UnsupportedMediaError(PermanentError):
+    """The bytes are of a type the engine does not thumbnail."""
+
+
+class CorruptMediaError(PermanentError):
+    """The bytes claim a supported type but cannot be decoded."""
+
+
+class LimitExceededError(PermanentError):
+    """The input is larger than a configured limit (bytes, pixels, duration)."""
+
+
+class OriginalNotFoundError(PermanentError):
+    """The original named by the row does not exist in storage."""
+
+
+class ConfigurationError(PermanentError):
+    """The worker is misconfigured for this job (e.g. a remote engine rejects our signature)."""
+
+
+class StorageUnavailableError(TransientError):
+    """Object storage could not be reached or answered with a server error."""
+
+
+class RepositoryUnavailableError(TransientError):
+    """The media database could not be reached."""
+
+
+class QueueUnavailableError(TransientError):
+    """The queue could not be reached."""
+
+
+class EngineUnavailableError(TransientError):
+    """A remote thumbnail engine could not be reached, timed out or is overloaded."""
+
+
+class JobTimeoutError(TransientError):
+    """The job ran past JOB_TIMEOUT_SECONDS."""

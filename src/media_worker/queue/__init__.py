@@ -1,0 +1,1 @@
+"""The queue port and its adapters (SQS via boto3, embedded SQLite)."""

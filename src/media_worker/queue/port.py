@@ -1,0 +1,67 @@
+"""What the worker needs from a job queue: SQS semantics, nothing more.
+
+At-least-once delivery, a visibility timeout that hides a received message, a receive count,
+and an optional dead-letter queue. Every adapter passes tests/contract/test_queue_contract.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One delivery of a message; `receipt_handle` identifies this delivery, not the message."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """Approximate counts, as SQS reports them."""
+
+    visible: int
+    in_flight: int
+    delayed: int = 0
+    dead_letter: int | None = None
+
+
+class MessageQueue(Protocol):
+    """A queue of job messages. Methods raise QueueUnavailableError when the queue is down."""
+
+    @property
+    def has_dead_letter(self) -> bool:
+        """Whether `dead_letter` moves messages aside (True) or only deletes them (False)."""
+        ...
+
+    def send(self, body: str, delay_seconds: int = 0) -> str:
+        """Send a message; returns its message id."""
+        ...
+
+    def receive(self, max_messages: int, wait_seconds: float) -> list[ReceivedMessage]:
+        """Receive up to `max_messages` (1-10), long-polling up to `wait_seconds`."""
+        ...
+
+    def delete(self, message: ReceivedMessage) -> None:
+        """Delete a received message (a stale receipt handle is silently ignored, as on SQS)."""
+        ...
+
+    def change_visibility(self, message: ReceivedMessage, timeout_seconds: int) -> None:
+        """Hide a received message for `timeout_seconds` from now (0 = visible at once)."""
+        ...
+
+    def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
+        """Move a message to the dead-letter queue, or delete it when there is none."""
+        ...
+
+    def depth(self) -> QueueDepth:
+        """Approximate message counts of the queue (and of its dead-letter queue)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

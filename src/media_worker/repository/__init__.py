@@ -1,0 +1,1 @@
+"""The media repository port and its adapters (PostgreSQL, embedded SQLite)."""

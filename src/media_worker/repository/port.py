@@ -1,0 +1,87 @@
+"""What the worker needs from the media table: the status machine's statements, nothing more.
+
+Each transition is one conditional statement, so two workers can never both win a claim and a
+worker whose claim was taken over (its lease expired) cannot overwrite the newer claim's result:
+`complete`, `fail`, `release` and `extend_lease` only match the row as the claim left it
+(status PROCESSING and the same `attempts`). Every adapter passes
+tests/contract/test_repository_contract.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
+
+
+@dataclass(frozen=True)
+class NewMedia:
+    """What the API (or `media-worker enqueue`) inserts."""
+
+    id: str
+    bucket: str
+    key: str
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Proof that this worker holds a row: the fencing token is (`media_id`, `attempt`)."""
+
+    media_id: str
+    attempt: int
+    record: MediaRecord
+
+
+class MediaRepository(Protocol):
+    """The `Media` table. Methods raise RepositoryUnavailableError when the database is down."""
+
+    def migrate(self) -> None:
+        """Create the schema if it does not exist (idempotent)."""
+        ...
+
+    def insert(self, media: NewMedia) -> MediaRecord:
+        """Insert a PENDING row."""
+        ...
+
+    def get(self, media_id: str) -> MediaRecord | None:
+        """The row, or None when there is none."""
+        ...
+
+    def claim(self, media_id: str, lease_seconds: int) -> Claim | None:
+        """PENDING (or PROCESSING with an expired lease) → PROCESSING, attempts + 1.
+
+        Returns None when the row is missing, finished, or held under a live lease."""
+        ...
+
+    def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
+        """Push the lease of a held row forward; False when the claim was lost."""
+        ...
+
+    def complete(
+        self, claim: Claim, thumbnails: list[ThumbnailData], metadata: dict[str, Any]
+    ) -> bool:
+        """PROCESSING → READY with thumbnails and metadata; False when the claim was lost."""
+        ...
+
+    def fail(self, claim: Claim, error: str) -> bool:
+        """PROCESSING → FAILED with a readable error; False when the claim was lost."""
+        ...
+
+    def release(self, claim: Claim, error: str) -> bool:
+        """PROCESSING → PENDING after a transient failure; False when the claim was lost."""
+        ...
+
+    def count_by_status(self) -> dict[MediaStatus, int]:
+        """Number of rows per status (every status present, zero included)."""
+        ...
+
+    def list(self, status: MediaStatus | None = None, limit: int = 50) -> list[MediaRecord]:
+        """Rows, newest first, optionally of one status."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
