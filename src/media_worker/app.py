@@ -1,0 +1,192 @@
+"""The composition root: the only module that knows every adapter.
+
+It turns Settings into concrete adapters (chosen by URL scheme and by which variables are set),
+wires them into a MediaProcessor and a QueuePoller, and owns signal handling.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+from media_worker.config import EngineKind, Settings, SettingsError
+from media_worker.engines.port import OutputSpec, ThumbnailEngine
+from media_worker.observability.logging import Logger
+from media_worker.poller import PollerSettings, QueuePoller
+from media_worker.processor import MediaProcessor, ProcessorSettings
+from media_worker.queue.port import MessageQueue
+from media_worker.repository.port import MediaRepository
+from media_worker.storage.port import ObjectStorage
+
+
+def build_queue(settings: Settings) -> MessageQueue:
+    """SQS (or any SQS-compatible server) when SQS_QUEUE_URL is set, else the SQLite queue."""
+    if settings.sqs_queue_url:
+        from media_worker.queue.sqs import SqsQueue
+
+        return SqsQueue(
+            settings.sqs_queue_url,
+            endpoint_url=settings.sqs_endpoint or None,
+            region=settings.aws_region,
+            access_key_id=settings.aws_access_key_id,
+            secret_access_key=settings.aws_secret_access_key.get_secret_value(),
+            dlq_url=settings.sqs_dlq_url,
+            visibility_timeout=settings.sqs_visibility_timeout,
+        )
+    from media_worker.queue.sqlite import SqliteQueue
+
+    return SqliteQueue(
+        settings.embedded_queue_path,
+        visibility_timeout=settings.sqs_visibility_timeout,
+        max_receive_count=embedded_max_receive_count(settings),
+    )
+
+
+def embedded_max_receive_count(settings: Settings) -> int:
+    """The embedded queue's redrive policy: well past MAX_ATTEMPTS, so the processor decides
+    a row's fate and the dead-letter queue only catches messages that loop for other reasons."""
+    return settings.max_attempts * 2 + 5
+
+
+def build_storage(settings: Settings) -> ObjectStorage:
+    """S3-compatible storage when MINIO_ENDPOINT is set, else a local directory."""
+    if settings.minio_endpoint:
+        from media_worker.storage.s3 import S3Storage
+
+        return S3Storage(
+            endpoint_url=settings.minio_endpoint,
+            access_key_id=settings.minio_access_key,
+            secret_access_key=settings.minio_secret_key.get_secret_value(),
+            region=settings.minio_region,
+        )
+    from media_worker.storage.filesystem import FilesystemStorage
+
+    return FilesystemStorage(settings.embedded_storage_path)
+
+
+def build_repository(settings: Settings) -> MediaRepository:
+    """PostgreSQL for postgresql:// URLs, SQLite for sqlite:/// URLs."""
+    if settings.database_kind == "postgresql":
+        from media_worker.repository.postgres import PostgresMediaRepository
+
+        return PostgresMediaRepository(
+            settings.database_url.get_secret_value(),
+            table=settings.media_table,
+            pool_max=settings.worker_concurrency + 2,
+        )
+    from media_worker.repository.sqlite import SqliteMediaRepository
+
+    return SqliteMediaRepository(settings.sqlite_database_path, table=settings.media_table)
+
+
+def build_engine(settings: Settings) -> ThumbnailEngine:
+    """The in-process engine, or an imagor-protocol service."""
+    if settings.thumbnail_engine is EngineKind.IMAGORVIDEO:
+        raise SettingsError(
+            "invalid setting THUMBNAIL_ENGINE: 'imagorvideo' is not available in this version; "
+            "use 'local'"
+        )
+    from media_worker.engines.local import LocalEngine
+
+    return LocalEngine(max_pixels=settings.max_pixels,
+                       max_video_seconds=settings.max_video_seconds)
+
+
+@dataclass
+class Components:
+    """The four adapters of one worker process."""
+
+    queue: MessageQueue
+    storage: ObjectStorage
+    repository: MediaRepository
+    engine: ThumbnailEngine
+
+
+@contextmanager
+def open_components(settings: Settings, *, engine: bool = True) -> Iterator[Components]:
+    """Build every adapter from settings and close them all on exit."""
+    with ExitStack() as stack:
+        repository = build_repository(settings)
+        stack.callback(repository.close)
+        if settings.database_kind == "sqlite":
+            repository.migrate()  # the embedded default needs no separate set-up step
+        queue = build_queue(settings)
+        stack.callback(queue.close)
+        storage = build_storage(settings)
+        stack.callback(storage.close)
+        thumbnail_engine = build_engine(settings) if engine else _NoEngine()
+        stack.callback(thumbnail_engine.close)
+        yield Components(queue, storage, repository, thumbnail_engine)
+
+
+class _NoEngine:
+    """Stands in for the engine in commands that never render (enqueue, status)."""
+
+    def render(self, *_args: object) -> None:
+        raise RuntimeError("this command does not render thumbnails")
+
+    def close(self) -> None:
+        pass
+
+
+def processor_settings(settings: Settings) -> ProcessorSettings:
+    return ProcessorSettings(
+        sizes=settings.thumbnail_sizes,
+        output=OutputSpec(format=settings.thumbnail_format, quality=settings.thumbnail_quality),
+        thumbnail_bucket=settings.minio_bucket,
+        key_template=settings.thumbnail_key_template,
+        max_attempts=settings.max_attempts,
+        max_input_bytes=settings.max_input_bytes,
+        lease_seconds=settings.job_lease_seconds,
+    )
+
+
+def poller_settings(settings: Settings, *, drain: bool) -> PollerSettings:
+    return PollerSettings(
+        concurrency=settings.worker_concurrency,
+        max_messages=settings.sqs_max_messages,
+        wait_seconds=settings.sqs_wait_time_seconds,
+        poll_interval_seconds=settings.sqs_poll_interval_ms / 1000,
+        visibility_timeout=settings.sqs_visibility_timeout,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        drain=drain,
+    )
+
+
+def build_poller(
+    settings: Settings, components: Components, logger: Logger, *, drain: bool
+) -> QueuePoller:
+    processor = MediaProcessor(
+        repository=components.repository,
+        storage=components.storage,
+        engine=components.engine,
+        queue=components.queue,
+        settings=processor_settings(settings),
+        logger=logger,
+    )
+    return QueuePoller(
+        queue=components.queue,
+        processor=processor,
+        repository=components.repository,
+        settings=poller_settings(settings, drain=drain),
+        logger=logger,
+    )
+
+
+def install_signal_handlers(poller: QueuePoller, logger: Logger) -> None:
+    """First SIGTERM/SIGINT: stop receiving and finish in-flight jobs. Second: exit now."""
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if poller.stopping:
+            logger.warning("second signal; exiting immediately", signal=name)
+            os._exit(128 + signum)  # in-flight messages reappear after their visibility timeout
+        logger.info("signal received; finishing in-flight jobs", signal=name)
+        poller.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

@@ -1,0 +1,53 @@
+"""A job in flight: the delivery being worked on and, once won, the claim on its row.
+
+The poller creates one per received message and the processor fills in the claim, so the
+heartbeat (which runs on its own thread) can extend both the message's visibility and the
+row's lease while the job's thread is busy decoding.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from media_worker.queue.port import ReceivedMessage
+from media_worker.repository.port import Claim
+from media_worker.types import WorkerQueueMessage
+
+
+@dataclass
+class InFlightJob:
+    """Mutable state of one delivery while a worker thread handles it."""
+
+    message: ReceivedMessage
+    started: float = field(default_factory=time.monotonic)
+    claim: Claim | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def age_seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+class PoisonMessageError(ValueError):
+    """The message body can never be processed (not JSON, no mediaId, …)."""
+
+
+def parse_message(body: str) -> WorkerQueueMessage:
+    """Parse a job message, or raise PoisonMessageError saying why it is unusable."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PoisonMessageError(f"body is not JSON ({exc.msg})") from None
+    if not isinstance(payload, dict):
+        raise PoisonMessageError(f"body is JSON {type(payload).__name__}, not an object")
+    try:
+        return WorkerQueueMessage.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise PoisonMessageError(f"{where}: {first['msg']}") from None

@@ -1,0 +1,194 @@
+"""QueuePoller: receive while there is capacity, run jobs concurrently, keep them alive, stop
+gracefully.
+
+Jobs run on a thread pool: the heavy work (libvips, FFmpeg, boto3, psycopg) releases the GIL, so
+threads keep both cores busy while one job waits on the network. A separate heartbeat thread
+extends the visibility of in-flight messages and the leases of their rows, so a long decode can
+never starve it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from media_worker.errors import MediaWorkerError, QueueUnavailableError
+from media_worker.jobs import InFlightJob
+from media_worker.observability.logging import Logger, short_error
+from media_worker.processor import MediaProcessor, Outcome
+from media_worker.queue.port import MessageQueue
+from media_worker.repository.port import MediaRepository
+
+
+@dataclass(frozen=True)
+class PollerSettings:
+    """How the poller receives and paces itself."""
+
+    concurrency: int = 2
+    max_messages: int = 10
+    wait_seconds: int = 10
+    poll_interval_seconds: float = 5.0
+    visibility_timeout: int = 300
+    shutdown_grace_seconds: float = 30.0
+    drain: bool = False
+
+
+class QueuePoller:
+    """Feeds received messages to a MediaProcessor on a bounded thread pool."""
+
+    def __init__(
+        self,
+        *,
+        queue: MessageQueue,
+        processor: MediaProcessor,
+        repository: MediaRepository,
+        settings: PollerSettings,
+        logger: Logger,
+    ) -> None:
+        self._queue = queue
+        self._processor = processor
+        self._repository = repository
+        self._settings = settings
+        self._log = logger
+        self._stopping = threading.Event()
+        self._finished = threading.Event()
+        self._in_flight: dict[Future[Outcome], InFlightJob] = {}
+        self._lock = threading.Lock()
+        self.outcomes: Counter[Outcome] = Counter()
+
+    def stop(self) -> None:
+        """Stop receiving; in-flight jobs get the grace period to finish. Signal-safe."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self) -> Counter[Outcome]:
+        """Consume until stopped (or, with drain, until the queue is empty and idle)."""
+        pool = ThreadPoolExecutor(self._settings.concurrency, thread_name_prefix="job")
+        heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        heartbeat.start()
+        self._log.info("worker started", concurrency=self._settings.concurrency,
+                       drain=self._settings.drain)
+        try:
+            while not self._stopping.is_set():
+                if not self._poll_once(pool):
+                    break
+        finally:
+            self._stopping.set()
+            self._shut_down(pool)
+            self._finished.set()
+        self._log.info("worker stopped", **{k.value: v for k, v in self.outcomes.items()})
+        return self.outcomes
+
+    # --- receiving --------------------------------------------------------------------------
+    def _poll_once(self, pool: ThreadPoolExecutor) -> bool:
+        """One turn of the loop; False when a drain is complete."""
+        self._collect_finished()
+        free = self._settings.concurrency - len(self._in_flight)
+        if free <= 0:
+            self._wait_for_a_slot(timeout=1.0)
+            return True
+        try:
+            messages = self._queue.receive(min(free, self._settings.max_messages),
+                                           self._wait_seconds())
+        except QueueUnavailableError as exc:
+            self._log.warning("receive failed; pausing", error=short_error(exc),
+                              pauseSeconds=self._settings.poll_interval_seconds)
+            self._stopping.wait(self._settings.poll_interval_seconds)
+            return True
+        for message in messages:
+            job = InFlightJob(message)
+            future = pool.submit(self._processor.handle, job)
+            with self._lock:
+                self._in_flight[future] = job
+        if messages:
+            return True
+        return self._idle()
+
+    def _wait_seconds(self) -> int:
+        # While draining, a short long-poll keeps the exit prompt; one second still asks every
+        # SQS server (a zero wait only samples some of them and can miss messages).
+        return min(self._settings.wait_seconds, 1) if self._settings.drain else (
+            self._settings.wait_seconds)
+
+    def _idle(self) -> bool:
+        if self._settings.drain:
+            if not self._in_flight:
+                return False
+            self._wait_for_a_slot(timeout=1.0)
+            return True
+        self._stopping.wait(self._settings.poll_interval_seconds)
+        return True
+
+    def _wait_for_a_slot(self, timeout: float) -> None:
+        with self._lock:
+            futures = list(self._in_flight)
+        if futures:
+            wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        self._collect_finished()
+
+    def _collect_finished(self) -> None:
+        with self._lock:
+            done = [future for future in self._in_flight if future.done()]
+            for future in done:
+                self._in_flight.pop(future).finished.set()
+        for future in done:
+            self.outcomes[future.result()] += 1
+
+    # --- heartbeat ------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        """Extend visibility and leases of in-flight jobs at a third of the timeout."""
+        interval = max(1.0, self._settings.visibility_timeout / 3)
+        while not self._finished.wait(interval):
+            with self._lock:
+                jobs = list(self._in_flight.values())
+            for job in jobs:
+                self._extend(job)
+
+    def _extend(self, job: InFlightJob) -> None:
+        if job.finished.is_set():
+            return
+        timeout = self._settings.visibility_timeout
+        try:
+            self._queue.change_visibility(job.message, timeout)
+            if job.claim is not None:
+                self._repository.extend_lease(job.claim, timeout)
+        except MediaWorkerError as exc:
+            self._log.warning("heartbeat failed", messageId=job.message.message_id,
+                              error=short_error(exc))
+
+    # --- shutdown -------------------------------------------------------------------------
+    def _shut_down(self, pool: ThreadPoolExecutor) -> None:
+        with self._lock:
+            futures = list(self._in_flight)
+        if futures:
+            self._log.info("waiting for in-flight jobs", jobs=len(futures),
+                           graceSeconds=self._settings.shutdown_grace_seconds)
+            wait(futures, timeout=self._settings.shutdown_grace_seconds)
+        self._collect_finished()
+        with self._lock:
+            unfinished = list(self._in_flight.values())
+        for job in unfinished:
+            self._abandon(job)
+        pool.shutdown(wait=not unfinished, cancel_futures=True)
+
+    def _abandon(self, job: InFlightJob) -> None:
+        """Give an unfinished job back: its row to PENDING, its message visible at once."""
+        self._log.warning("job did not finish within the grace period; handing it back",
+                          messageId=job.message.message_id)
+        try:
+            if job.claim is not None:
+                self._repository.release(job.claim, "interrupted by worker shutdown")
+            self._queue.change_visibility(job.message, 0)
+        except MediaWorkerError as exc:
+            self._log.warning("could not hand the job back; its lease will expire",
+                              error=short_error(exc))
+
+    @property
+    def unfinished_jobs(self) -> int:
+        with self._lock:
+            return len(self._in_flight)

@@ -1,0 +1,285 @@
+"""MediaProcessor: the status machine of one job, and nothing else.
+
+    claim the row (PENDING → PROCESSING) → download → render → upload → finish (→ READY)
+    → delete the message
+
+On a permanent failure the row becomes FAILED and the message is deleted. On a transient one
+the row goes back to PENDING and the message is hidden for a backoff delay, until the attempts
+are spent. The processor only knows the ports; which adapters stand behind them is app.py's
+business.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
+from media_worker.errors import (
+    LimitExceededError,
+    PermanentError,
+    QueueUnavailableError,
+    TransientError,
+)
+from media_worker.jobs import InFlightJob, PoisonMessageError, parse_message
+from media_worker.observability.logging import Logger, short_error
+from media_worker.queue.port import MessageQueue, ReceivedMessage
+from media_worker.repository.port import Claim, MediaRepository
+from media_worker.storage.port import ObjectStorage
+from media_worker.types import MediaRecord, MediaStatus, ThumbnailData, ThumbnailSize
+
+
+class Outcome(StrEnum):
+    """What became of one delivery."""
+
+    READY = "ready"  # thumbnails stored, row READY, message deleted
+    FAILED = "failed"  # permanent failure or attempts spent: row FAILED, message deleted
+    RETRY = "retry"  # transient failure: row PENDING (when reachable), message kept
+    SKIPPED = "skipped"  # missing row or already finished: message deleted
+    HELD = "held"  # another worker holds a live lease: message left alone
+    LOST = "lost"  # our claim was taken over while we worked: nothing written
+    POISON = "poison"  # unusable message: dead-lettered or deleted
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    """The parts of Settings the processor acts on."""
+
+    sizes: list[ThumbnailSize]
+    output: OutputSpec
+    thumbnail_bucket: str
+    key_template: str = "thumbnails/{media_id}/{size}.{ext}"
+    max_attempts: int = 5
+    max_input_bytes: int = 512 * 1024 * 1024
+    lease_seconds: int = 300
+    retry_base_seconds: float = 10.0
+    retry_max_seconds: float = 900.0
+    work_dir: Path | None = None
+
+
+def retry_delay(receive_count: int, base: float, cap: float) -> int:
+    """Visibility delay before a failed job comes back: exponential in the receive count,
+    with full jitter so a burst of failures does not return as a burst.
+
+    This computes a delay handed to the queue, not a retry loop (those use tenacity and
+    boto3's retry modes), so it is three lines rather than a library call."""
+    ceiling = min(cap, base * 2 ** max(receive_count - 1, 0))
+    return max(1, round(random.uniform(ceiling / 2, ceiling)))
+
+
+class MediaProcessor:
+    """Handles one delivered message from receipt to its final queue operation."""
+
+    def __init__(
+        self,
+        *,
+        repository: MediaRepository,
+        storage: ObjectStorage,
+        engine: ThumbnailEngine,
+        queue: MessageQueue,
+        settings: ProcessorSettings,
+        logger: Logger,
+    ) -> None:
+        self._repository = repository
+        self._storage = storage
+        self._engine = engine
+        self._queue = queue
+        self._settings = settings
+        self._log = logger
+
+    def handle(self, job: InFlightJob) -> Outcome:
+        """Run one delivery through the status machine; never raises."""
+        message = job.message
+        log = self._log.bind(messageId=message.message_id, receiveCount=message.receive_count)
+        try:
+            request = parse_message(message.body)
+        except PoisonMessageError as exc:
+            return self._poison(message, str(exc), log)
+        log = log.bind(mediaId=request.media_id, jobId=request.job_id)
+        try:
+            claim = self._repository.claim(request.media_id, self._settings.lease_seconds)
+        except TransientError as exc:
+            log.warning("claim failed, will retry", error=short_error(exc))
+            self._hide(message, log)
+            return Outcome.RETRY
+        if claim is None:
+            return self._not_claimed(request.media_id, message, log)
+        job.claim = claim
+        log = log.bind(attempt=claim.attempt)
+        return self._process(claim, message, log)
+
+    # --- the happy path ---------------------------------------------------------------------
+    def _process(self, claim: Claim, message: ReceivedMessage, log: Logger) -> Outcome:
+        started = time.monotonic()
+        try:
+            thumbnails, metadata = self._render_and_store(claim.record, log)
+        except PermanentError as exc:
+            return self._fail(claim, message, short_error(exc), log)
+        except TransientError as exc:
+            return self._retry(claim, message, short_error(exc), log)
+        except Exception as exc:  # a bug or an unmapped library error: bounded by attempts
+            log.exception("unexpected error")
+            return self._retry(claim, message, f"internal error: {short_error(exc)}", log)
+        return self._finish(claim, message, thumbnails=thumbnails, metadata=metadata,
+                            started=started, log=log)
+
+    def _render_and_store(
+        self, record: MediaRecord, log: Logger
+    ) -> tuple[list[ThumbnailData], dict[str, Any]]:
+        with self._scratch_dir() as scratch:
+            original = scratch / "original"
+            size = self._download(record, original, log)
+            started = time.monotonic()
+            result = self._engine.render(
+                SourceMedia(path=original, bucket=record.bucket, key=record.key),
+                self._settings.sizes,
+                self._settings.output,
+            )
+            log.debug("rendered", stage="render", seconds=round(time.monotonic() - started, 3))
+        thumbnails = self._upload(record.id, result, log)
+        return thumbnails, {**result.metadata, "bytes": size}
+
+    def _download(self, record: MediaRecord, destination: Path, log: Logger) -> int:
+        started = time.monotonic()
+        size = self._storage.size(record.bucket, record.key)
+        if size > self._settings.max_input_bytes:
+            raise LimitExceededError(
+                f"original is {size} bytes, over the limit of {self._settings.max_input_bytes}"
+            )
+        written = self._storage.download(record.bucket, record.key, destination)
+        log.debug("downloaded", stage="download", bytes=written,
+                  seconds=round(time.monotonic() - started, 3))
+        return written
+
+    def _upload(self, media_id: str, result: RenderResult, log: Logger) -> list[ThumbnailData]:
+        started = time.monotonic()
+        bucket = self._settings.thumbnail_bucket
+        stored = []
+        for thumb in result.thumbnails:
+            key = self._settings.key_template.format(
+                media_id=media_id, size=thumb.size.name, ext=_extension(thumb.format)
+            )
+            self._storage.upload(bucket, key, thumb.data, thumb.mime_type)
+            stored.append(ThumbnailData(
+                size=thumb.size.name, width=thumb.width, height=thumb.height,
+                format=thumb.format, mime_type=thumb.mime_type, bucket=bucket, key=key,
+                bytes=len(thumb.data),
+            ))
+        log.debug("uploaded", stage="upload", count=len(stored),
+                  seconds=round(time.monotonic() - started, 3))
+        return stored
+
+    def _finish(
+        self,
+        claim: Claim,
+        message: ReceivedMessage,
+        *,
+        thumbnails: list[ThumbnailData],
+        metadata: dict[str, Any],
+        started: float,
+        log: Logger,
+    ) -> Outcome:
+        try:
+            completed = self._repository.complete(claim, thumbnails, metadata)
+        except TransientError as exc:
+            return self._retry(claim, message, short_error(exc), log)
+        if not completed:
+            log.warning("claim lost before finishing; another worker owns the row now")
+            return Outcome.LOST
+        self._delete(message, log)
+        log.info("ready", stage="finish", thumbnails=len(thumbnails),
+                 seconds=round(time.monotonic() - started, 3))
+        return Outcome.READY
+
+    # --- the other branches ---------------------------------------------------------------
+    def _poison(self, message: ReceivedMessage, reason: str, log: Logger) -> Outcome:
+        where = "dead-letter queue" if self._queue.has_dead_letter else "nowhere (deleted)"
+        log.error("poison message", reason=reason, movedTo=where)
+        try:
+            self._queue.dead_letter(message, reason)
+        except QueueUnavailableError as exc:
+            log.warning("could not move poison message; it will come back", error=short_error(exc))
+        return Outcome.POISON
+
+    def _not_claimed(self, media_id: str, message: ReceivedMessage, log: Logger) -> Outcome:
+        try:
+            record = self._repository.get(media_id)
+        except TransientError as exc:
+            log.warning("lookup failed, will retry", error=short_error(exc))
+            self._hide(message, log)
+            return Outcome.RETRY
+        if record is None:
+            log.warning("no such media row; dropping the message")
+        elif record.status in (MediaStatus.READY, MediaStatus.FAILED):
+            log.info("already finished; dropping the duplicate message", status=record.status)
+        else:
+            log.info("held by another worker's live lease; leaving the message alone",
+                     status=record.status)
+            return Outcome.HELD
+        self._delete(message, log)
+        return Outcome.SKIPPED
+
+    def _fail(self, claim: Claim, message: ReceivedMessage, error: str, log: Logger) -> Outcome:
+        log.warning("failed permanently", error=error)
+        try:
+            failed = self._repository.fail(claim, error)
+        except TransientError as exc:
+            log.warning("could not record the failure; the lease will expire and it will be "
+                        "retried", error=short_error(exc))
+            self._hide(message, log)
+            return Outcome.RETRY
+        if not failed:
+            log.warning("claim lost before recording the failure")
+            return Outcome.LOST
+        self._delete(message, log)
+        return Outcome.FAILED
+
+    def _retry(self, claim: Claim, message: ReceivedMessage, error: str, log: Logger) -> Outcome:
+        if claim.attempt >= self._settings.max_attempts:
+            return self._fail(
+                claim, message, f"gave up after {claim.attempt} attempts: {error}", log
+            )
+        log.warning("transient failure, will retry", error=error)
+        try:
+            released = self._repository.release(claim, error)
+        except TransientError as exc:
+            log.warning("could not release the row; its lease will expire",
+                        error=short_error(exc))
+            released = True
+        if released:
+            self._hide(message, log)
+            return Outcome.RETRY
+        return Outcome.LOST
+
+    def _hide(self, message: ReceivedMessage, log: Logger) -> None:
+        delay = retry_delay(message.receive_count, self._settings.retry_base_seconds,
+                            self._settings.retry_max_seconds)
+        try:
+            self._queue.change_visibility(message, delay)
+        except QueueUnavailableError as exc:
+            log.warning("could not delay the message; it returns after its visibility timeout",
+                        error=short_error(exc))
+
+    def _delete(self, message: ReceivedMessage, log: Logger) -> None:
+        try:
+            self._queue.delete(message)
+        except QueueUnavailableError as exc:
+            # The row is already final: the redelivery finds it finished and deletes then.
+            log.warning("could not delete the message; its redelivery will be skipped",
+                        error=short_error(exc))
+
+    @contextmanager
+    def _scratch_dir(self) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="media-worker-", dir=self._settings.work_dir) as d:
+            yield Path(d)
+
+
+def _extension(fmt: str) -> str:
+    return {"jpeg": "jpg"}.get(fmt, fmt)
