@@ -47,7 +47,7 @@ def aws_credentials() -> Iterator[None]:
     """Dummy credentials so boto3 never looks for real ones."""
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ["AWS_ACCESS_KEY_ID"] = "test"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "test"  # noqa: S105 - moto's dummy secret
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
     yield
     for key, value in saved.items():
         if value is None:
@@ -105,7 +105,8 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        conn.execute(drop.format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from media_worker.config import Settings, SettingsError, load_settings
 from media_worker.errors import MediaWorkerError
 from media_worker.observability.logging import configure_logging, short_error
 from media_worker.repository.port import NewMedia
-from media_worker.types import MediaStatus, WorkerQueueMessage
+from media_worker.types import MediaRecord, MediaStatus, WorkerQueueMessage
 
 app = typer.Typer(
     help="Turn uploaded images and videos into thumbnails: a queue-driven background worker.\n\n"
@@ -129,6 +129,9 @@ def _enqueue_one(path: Path, settings: Settings, components: Components) -> str:
 def status(
     media_id: Annotated[str | None, typer.Argument(help="Show one media row.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    where: Annotated[bool, typer.Option(
+        "--where", help="With an ID: one line per thumbnail saying where it is stored."
+    )] = False,
 ) -> None:
     """Show one media row, or counts by status with the queue's depth."""
     settings = _settings()
@@ -141,7 +144,10 @@ def status(
                 if record is None:
                     typer.echo(f"media-worker: no media with id {media_id}", err=True)
                     raise typer.Exit(EXIT_FAILURE)
-                typer.echo(json.dumps(record.to_wire(), indent=2, ensure_ascii=False))
+                if where:
+                    _print_locations(record, settings)
+                else:
+                    typer.echo(json.dumps(record.to_wire(), indent=2, ensure_ascii=False))
                 return
             counts = components.repository.count_by_status()
             depth = components.queue.depth()
@@ -163,6 +169,20 @@ def status(
     dead = "-" if depth.dead_letter is None else depth.dead_letter
     console.print(f"queue: {depth.visible} visible, {depth.in_flight} in flight, "
                   f"{depth.delayed} delayed, dead-letter {dead}")
+
+
+def _print_locations(record: MediaRecord, settings: Settings) -> None:
+    """`ID STATUS size WxH location` per thumbnail, or the error of a failed row."""
+    if record.status is not MediaStatus.READY:
+        typer.echo(f"{record.id} {record.status.value} {record.error or ''}".rstrip())
+        return
+    for thumb in record.thumbnails or []:
+        if settings.uses_embedded_storage:
+            location = str(settings.embedded_storage_path / thumb.bucket / thumb.key)
+        else:
+            location = f"s3://{thumb.bucket}/{thumb.key}"
+        typer.echo(f"{record.id} READY {thumb.size:<8} {thumb.width}x{thumb.height:<6} "
+                   f"{thumb.bytes:>8} B  {location}")
 
 
 @app.command()
