@@ -1,0 +1,129 @@
+"""Settings: defaults, the backend rule, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from media_worker.config import Settings, SettingsError, load_settings, redact_url
+from media_worker.types import ThumbnailSize
+
+ALL_VARIABLES = [
+    "DATABASE_URL", "MEDIA_TABLE", "SQS_QUEUE_URL", "SQS_ENDPOINT", "SQS_DLQ_URL",
+    "SQS_WAIT_TIME_SECONDS", "SQS_POLL_INTERVAL_MS", "SQS_VISIBILITY_TIMEOUT", "SQS_MAX_MESSAGES",
+    "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MINIO_ENDPOINT",
+    "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_BUCKET", "MINIO_REGION", "THUMBNAIL_ENGINE",
+    "THUMBNAIL_SIZES", "THUMBNAIL_FORMAT", "THUMBNAIL_QUALITY", "IMAGORVIDEO_URL",
+    "IMAGORVIDEO_SECRET", "IMAGORVIDEO_SIGNER_TYPE", "IMAGORVIDEO_SIGNER_TRUNCATE",
+    "IMAGORVIDEO_SOURCE", "WORKER_CONCURRENCY", "MAX_ATTEMPTS", "MAX_INPUT_BYTES", "MAX_PIXELS",
+    "MAX_VIDEO_SECONDS", "JOB_TIMEOUT_SECONDS", "SHUTDOWN_GRACE_SECONDS", "METRICS_PORT",
+    "LOG_FORMAT", "LOG_LEVEL",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No variable of the caller's shell and no .env leaks into these tests."""
+    for name in ALL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_nothing_configured_means_everything_embedded_under_var() -> None:
+    settings = load_settings()
+    assert settings.uses_embedded_queue
+    assert settings.uses_embedded_storage
+    assert settings.database_kind == "sqlite"
+    assert settings.sqlite_database_path == Path("./var/media.db")
+
+
+def test_every_design_variable_is_a_setting() -> None:
+    fields = {name.upper() for name in Settings.model_fields}
+    assert set(ALL_VARIABLES) <= fields
+
+
+def test_default_sizes_are_small_medium_large() -> None:
+    assert [str(s) for s in load_settings().thumbnail_sizes] == [
+        "small:150x150", "medium:480x480", "large:1280x1280"]
+
+
+def test_sizes_are_parsed_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THUMBNAIL_SIZES", "tiny:64x32, huge:2048x2048")
+    assert load_settings().thumbnail_sizes == [
+        ThumbnailSize(name="tiny", width=64, height=32),
+        ThumbnailSize(name="huge", width=2048, height=2048)]
+
+
+def test_queue_url_selects_sqs_with_the_localstack_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SQS_QUEUE_URL", "http://localstack:4566/000000000000/media")
+    settings = load_settings()
+    assert not settings.uses_embedded_queue
+    assert settings.sqs_endpoint == "http://localstack:4566"
+
+
+def test_empty_sqs_endpoint_means_aws_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/media")
+    monkeypatch.setenv("SQS_ENDPOINT", "")
+    assert load_settings().sqs_endpoint == ""
+
+
+def test_minio_endpoint_selects_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINIO_ENDPOINT", "http://minio:9000")
+    assert not load_settings().uses_embedded_storage
+
+
+def test_postgres_url_selects_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/app")
+    assert load_settings().database_kind == "postgresql"
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MAX_ATTEMPTS=7\n")
+    assert load_settings().max_attempts == 7
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("THUMBNAIL_SIZES", "small:150"),
+    ("SQS_WAIT_TIME_SECONDS", "21"),
+    ("SQS_MAX_MESSAGES", "11"),
+    ("THUMBNAIL_FORMAT", "bmp"),
+    ("WORKER_CONCURRENCY", "zero"),
+    ("DATABASE_URL", "mysql://db/app"),
+    ("LOG_FORMAT", "xml"),
+])
+def test_invalid_value_fails_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_invalid_database_url_does_not_echo_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://user:hunter2@db/app")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value)
+
+
+def test_secrets_are_hidden_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINIO_SECRET_KEY", "hunter2")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2@db/app")
+    assert "hunter2" not in repr(load_settings())
+
+
+def test_redact_url_hides_only_the_password() -> None:
+    assert redact_url("postgresql://app:s3cret@db:5432/x") == "postgresql://app:***@db:5432/x"
+    assert redact_url("sqlite:///./var/media.db") == "sqlite:///./var/media.db"
+
+
+def test_size_names_must_be_unique(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THUMBNAIL_SIZES", "a:1x1,a:2x2")
+    with pytest.raises(SettingsError, match="THUMBNAIL_SIZES"):
+        load_settings()

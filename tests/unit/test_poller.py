@@ -1,0 +1,112 @@
+"""QueuePoller: capacity-bound receiving, draining, graceful stop (ports replaced by fakes)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from media_worker.config import ThumbnailFormat
+from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
+from media_worker.poller import PollerSettings, QueuePoller
+from media_worker.processor import MediaProcessor, Outcome, ProcessorSettings
+from media_worker.types import MediaStatus, ThumbnailSize
+from tests.fakes import FakeEngine, FakeQueue, FakeRepository, FakeStorage, new_row
+
+
+@dataclass
+class SlowEngine(FakeEngine):
+    """Takes `seconds` per render and records the peak number of renders at once."""
+
+    seconds: float = 0.2
+    running: int = 0
+    peak: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def render(self, source: SourceMedia, sizes: list[ThumbnailSize],
+               output: OutputSpec) -> RenderResult:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+        return super().render(source, sizes, output)
+
+
+def make_poller(jobs: int, *, concurrency: int = 2, drain: bool = True, seconds: float = 0.05,
+                grace: float = 5.0) -> tuple[QueuePoller, FakeRepository, FakeQueue, SlowEngine]:
+    queue, storage, repository = FakeQueue(), FakeStorage(), FakeRepository()
+    engine = SlowEngine(seconds=seconds)
+    for _ in range(jobs):
+        queue.send(json.dumps({"mediaId": new_row(repository, storage)}))
+    log = structlog.get_logger("test")
+    processor = MediaProcessor(
+        repository=repository, storage=storage, engine=engine, queue=queue, logger=log,
+        settings=ProcessorSettings(sizes=ThumbnailSize.parse_list("s:10x10"),
+                                   output=OutputSpec(ThumbnailFormat.PNG), thumbnail_bucket="m"),
+    )
+    poller = QueuePoller(
+        queue=queue, processor=processor, repository=repository, logger=log,
+        settings=PollerSettings(concurrency=concurrency, wait_seconds=0,
+                                poll_interval_seconds=0.01, visibility_timeout=30,
+                                shutdown_grace_seconds=grace, drain=drain),
+    )
+    return poller, repository, queue, engine
+
+
+def test_drain_processes_every_message_then_exits() -> None:
+    poller, repository, _, _ = make_poller(jobs=7)
+    outcomes = poller.run()
+    assert outcomes[Outcome.READY] == 7
+    assert repository.count_by_status()[MediaStatus.READY] == 7
+
+
+def test_never_runs_more_jobs_than_the_concurrency() -> None:
+    poller, _, _, engine = make_poller(jobs=9, concurrency=3)
+    poller.run()
+    assert engine.peak == 3
+
+
+def test_receives_no_more_messages_than_free_slots() -> None:
+    poller, _, queue, _ = make_poller(jobs=5, concurrency=2)
+    received: list[int] = []
+    original = queue.receive
+
+    def spy(max_messages: int, wait_seconds: float) -> list:
+        received.append(max_messages)
+        return original(max_messages, wait_seconds)
+
+    queue.receive = spy  # type: ignore[method-assign]
+    poller.run()
+    assert max(received) <= 2
+
+
+def test_stop_lets_in_flight_jobs_finish_and_receives_nothing_more() -> None:
+    poller, repository, queue, _ = make_poller(jobs=6, concurrency=2, drain=False, seconds=0.5)
+    runner = threading.Thread(target=poller.run)
+    runner.start()
+    time.sleep(0.2)
+    poller.stop()
+    runner.join(timeout=5)
+    counts = repository.count_by_status()
+    assert counts[MediaStatus.READY] == 2
+    assert counts[MediaStatus.PENDING] == 4
+    assert len(queue.inbox) == 4
+
+
+def test_job_outliving_the_grace_period_is_handed_back() -> None:
+    poller, repository, queue, _ = make_poller(jobs=1, concurrency=1, drain=False,
+                                               seconds=1.5, grace=0.1)
+    runner = threading.Thread(target=poller.run)
+    runner.start()
+    time.sleep(0.3)
+    poller.stop()
+    runner.join(timeout=5)
+    row = next(iter(repository.rows.values()))
+    assert row.status is MediaStatus.PENDING
+    assert row.error == "interrupted by worker shutdown"
+    assert queue.visibility == {"m0": 0}
