@@ -11,6 +11,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 
 from media_worker.config import EngineKind, Settings, SettingsError
@@ -90,10 +91,13 @@ def build_engine(settings: Settings) -> ThumbnailEngine:
             "invalid setting THUMBNAIL_ENGINE: 'imagorvideo' is not available in this version; "
             "use 'local'"
         )
+    from media_worker.engines.isolation import IsolatedEngine
     from media_worker.engines.local import LocalEngine
 
-    return LocalEngine(max_pixels=settings.max_pixels,
-                       max_video_seconds=settings.max_video_seconds)
+    factory = partial(LocalEngine, max_pixels=settings.max_pixels,
+                      max_video_seconds=settings.max_video_seconds)
+    return IsolatedEngine(factory, workers=settings.worker_concurrency,
+                          timeout_seconds=settings.job_timeout_seconds)
 
 
 @dataclass

@@ -1,0 +1,85 @@
+"""Runs an engine in child processes, so a hang or a crash in a C decoder costs one job.
+
+libvips, libheif and FFmpeg are C libraries fed with untrusted bytes: a fuzzer-found file can
+segfault or spin forever. The worker process must survive both, so rendering happens in a
+pebble process pool: a render past its timeout has its child killed (a thread could not be
+stopped), and a child that dies takes only its own job with it. pebble is used instead of
+`concurrent.futures.ProcessPoolExecutor` because the latter cannot kill a timed-out task and
+breaks the whole pool when one child dies.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeoutError
+
+from pebble import ProcessExpired, ProcessPool
+
+from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
+from media_worker.errors import CorruptMediaError, LimitExceededError
+from media_worker.types import ThumbnailSize
+
+EngineFactory = Callable[[], ThumbnailEngine]
+
+# The engine of *this child process*, built once by the pool's initializer: a process pool
+# can only reach per-process state through module scope. The parent never sets it.
+_child_engine: ThumbnailEngine | None = None
+
+
+def _start_child(factory: EngineFactory) -> None:
+    global _child_engine  # noqa: PLW0603 - per-child-process state, see above
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _child_engine = factory()
+
+
+def _render_in_child(
+    source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
+) -> RenderResult:
+    assert _child_engine is not None, "pool initializer did not run"
+    return _child_engine.render(source, sizes, output)
+
+
+class IsolatedEngine:
+    """A ThumbnailEngine that delegates every render to a killable child process."""
+
+    def __init__(self, factory: EngineFactory, *, workers: int, timeout_seconds: float,
+                 max_tasks_per_child: int = 500) -> None:
+        self._timeout = timeout_seconds
+        self._pool = ProcessPool(
+            max_workers=workers,
+            max_tasks=max_tasks_per_child,  # recycle children: bounds leaks in C libraries
+            initializer=_start_child,
+            initargs=(factory,),
+            context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
+        )
+
+    def render(
+        self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
+    ) -> RenderResult:
+        future = self._pool.schedule(_render_in_child, args=(source, sizes, output),
+                                     timeout=self._timeout)
+        try:
+            return future.result()
+        except FutureTimeoutError:
+            raise LimitExceededError(
+                f"rendering took longer than {self._timeout:g} s (JOB_TIMEOUT_SECONDS); "
+                "the decoder was stopped"
+            ) from None
+        except ProcessExpired as exc:
+            reason = _describe_exit(exc.exitcode)
+            raise CorruptMediaError(f"the decoder crashed ({reason})") from None
+
+    def close(self) -> None:
+        self._pool.stop()
+        self._pool.join(timeout=10)
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"

@@ -1,0 +1,304 @@
+"""The queue port on Amazon SQS and every SQS-compatible server (LocalStack, ElasticMQ, moto).
+
+boto3 does the retrying (standard mode: jittered backoff on throttling, 5xx and dropped
+connections); this adapter only shapes the calls and turns what is left of a failure into
+QueueUnavailableError, with a message that never carries a credential.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from media_worker.config import redact_url
+from media_worker.errors import QueueUnavailableError
+from media_worker.queue.port import QueueDepth, ReceivedMessage
+
+MAX_WAIT_SECONDS = 20
+MAX_BATCH = 10
+MAX_DELAY_SECONDS = 900
+MAX_VISIBILITY_SECONDS = 43_200
+REASON_ATTRIBUTE = "DeadLetterReason"
+ORIGINAL_ID_ATTRIBUTE = "OriginalMessageId"
+RECEIVE_COUNT_ATTRIBUTE = "ReceiveCount"
+MAX_REASON_CHARS = 1024
+# SQS names a receipt handle that is no longer current in several ways, depending on the call
+# and the server; all of them mean "someone else owns this delivery now".
+STALE_HANDLE_CODES = frozenset(
+    {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}
+)
+# Operator scans (dead_letters, redrive, purge) hide what they hold this long, and wait this
+# long for more (a zero wait samples only some SQS servers and may miss messages).
+SCAN_VISIBILITY_SECONDS = 60
+SCAN_WAIT_SECONDS = 1
+
+
+def _client_config(region: str) -> Config:
+    """Retries by botocore; the read timeout outlasts the longest long poll (20 s)."""
+    return Config(
+        region_name=region,
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=MAX_WAIT_SECONDS + 15,
+        max_pool_connections=32,
+        tcp_keepalive=True,
+    )
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def _attribute_safe(text: str) -> str:
+    """SQS attribute values allow only XML characters and must not be empty."""
+    cleaned = "".join(
+        ch if ch in "\t\n\r" or "\x20" <= ch <= "\ud7ff" or "\ue000" <= ch <= "\ufffd"
+        or ch >= "\U00010000" else "?"
+        for ch in text[:MAX_REASON_CHARS]
+    )
+    return cleaned or "unspecified"
+
+
+class SqsQueue:
+    """A MessageQueue on one SQS queue, with an optional dead-letter queue."""
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        endpoint_url: str | None,
+        region: str,
+        access_key_id: str,
+        secret_access_key: str,
+        dlq_url: str | None = None,
+        visibility_timeout: int = 300,
+    ) -> None:
+        self._queue_url = queue_url
+        self._dlq_url = dlq_url or None
+        self._visibility_timeout = _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
+        self._secrets = tuple(s for s in (secret_access_key, access_key_id) if s)
+        # A session of our own: boto3's default session is shared global state, and
+        # creating clients from it is not thread-safe. The client itself is.
+        session = boto3.session.Session(
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region,
+        )
+        self._client = session.client(
+            "sqs", endpoint_url=endpoint_url or None, config=_client_config(region)
+        )
+
+    # --- the port ---------------------------------------------------------------------------
+    @property
+    def has_dead_letter(self) -> bool:
+        return self._dlq_url is not None
+
+    def send(self, body: str, delay_seconds: int = 0) -> str:
+        return self._send(self._queue_url, body, delay_seconds)
+
+    def receive(self, max_messages: int, wait_seconds: float) -> list[ReceivedMessage]:
+        # Round a fractional wait up: a zero wait is a short poll that samples only some
+        # servers, which is not what a caller asking for any wait at all wants.
+        wait = _clamp(math.ceil(wait_seconds), 0, MAX_WAIT_SECONDS)
+        return [
+            _to_received(raw)
+            for raw in self._receive_raw(self._queue_url, max_messages, wait,
+                                         self._visibility_timeout)
+        ]
+
+    def delete(self, message: ReceivedMessage) -> None:
+        self._delete(self._queue_url, message.receipt_handle)
+
+    def change_visibility(self, message: ReceivedMessage, timeout_seconds: int) -> None:
+        timeout = _clamp(timeout_seconds, 0, MAX_VISIBILITY_SECONDS)
+        with self._translated("ChangeMessageVisibility", ignore_stale_handle=True):
+            self._client.change_message_visibility(
+                QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle,
+                VisibilityTimeout=timeout,
+            )
+
+    def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
+        """Copy the body to the DLQ (with why and where from), then delete the original.
+
+        Sending first means a crash in between leaves a duplicate, never a lost message.
+        """
+        if self._dlq_url is not None:
+            attributes = {
+                REASON_ATTRIBUTE: {"DataType": "String", "StringValue": _attribute_safe(reason)},
+                ORIGINAL_ID_ATTRIBUTE: {"DataType": "String",
+                                        "StringValue": _attribute_safe(message.message_id)},
+                RECEIVE_COUNT_ATTRIBUTE: {"DataType": "Number",
+                                          "StringValue": str(message.receive_count)},
+            }
+            with self._translated("SendMessage"):
+                self._client.send_message(QueueUrl=self._dlq_url, MessageBody=message.body,
+                                          MessageAttributes=attributes)
+        self.delete(message)
+
+    def depth(self) -> QueueDepth:
+        counts = self._counts(self._queue_url)
+        dead = sum(self._counts(self._dlq_url)) if self._dlq_url is not None else None
+        return QueueDepth(visible=counts[0], in_flight=counts[1], delayed=counts[2],
+                          dead_letter=dead)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- operator commands (media-worker dlq) -------------------------------------------------
+    def dead_letters(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        """Peek at up to `limit` dead letters as (original message id, body, reason).
+
+        SQS has no peek: the messages are received, then made visible again at once.
+        """
+        if self._dlq_url is None:
+            return []
+        held = self._scan(self._dlq_url, limit)
+        for raw in held:
+            self._change_visibility_raw(self._dlq_url, raw["ReceiptHandle"], 0)
+        return [_describe_dead_letter(raw) for raw in held]
+
+    def redrive_dead_letters(self) -> int:
+        """Move every dead letter back to the main queue; returns how many moved."""
+        if self._dlq_url is None:
+            return 0
+        moved = 0
+        while batch := self._scan(self._dlq_url, MAX_BATCH):
+            for raw in batch:
+                self._send(self._queue_url, raw["Body"], 0)
+                self._delete(self._dlq_url, raw["ReceiptHandle"])
+            moved += len(batch)
+        return moved
+
+    def purge_dead_letters(self) -> int:
+        """Delete every dead letter; returns how many.
+
+        Not PurgeQueue: that is asynchronous, allowed once a minute and counts nothing.
+        """
+        if self._dlq_url is None:
+            return 0
+        purged = 0
+        while batch := self._scan(self._dlq_url, MAX_BATCH):
+            for raw in batch:
+                self._delete(self._dlq_url, raw["ReceiptHandle"])
+            purged += len(batch)
+        return purged
+
+    # --- calls ------------------------------------------------------------------------------
+    def _send(self, queue_url: str, body: str, delay_seconds: int) -> str:
+        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+            raise ValueError(f"delay_seconds must be 0-{MAX_DELAY_SECONDS}, not {delay_seconds}")
+        with self._translated("SendMessage"):
+            response = self._client.send_message(
+                QueueUrl=queue_url, MessageBody=body, DelaySeconds=delay_seconds
+            )
+        return str(response["MessageId"])
+
+    def _receive_raw(self, queue_url: str, max_messages: int, wait: int,
+                     visibility: int) -> list[dict[str, Any]]:
+        with self._translated("ReceiveMessage"):
+            response = self._client.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=_clamp(max_messages, 1, MAX_BATCH),
+                WaitTimeSeconds=wait,
+                VisibilityTimeout=visibility,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                # The deprecated spelling too, for servers that predate the new one.
+                AttributeNames=["ApproximateReceiveCount"],
+                MessageAttributeNames=["All"],
+            )
+        return list(response.get("Messages", []))
+
+    def _scan(self, queue_url: str, limit: int) -> list[dict[str, Any]]:
+        """Receive up to `limit` messages, hidden long enough for an operator command."""
+        held: dict[str, dict[str, Any]] = {}
+        while len(held) < limit:
+            batch = self._receive_raw(queue_url, min(MAX_BATCH, limit - len(held)),
+                                      SCAN_WAIT_SECONDS, SCAN_VISIBILITY_SECONDS)
+            if not batch:
+                break
+            held.update((raw["MessageId"], raw) for raw in batch)
+        return list(held.values())
+
+    def _delete(self, queue_url: str, receipt_handle: str) -> None:
+        with self._translated("DeleteMessage", ignore_stale_handle=True):
+            self._client.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)
+
+    def _change_visibility_raw(self, queue_url: str, receipt_handle: str, timeout: int) -> None:
+        with self._translated("ChangeMessageVisibility", ignore_stale_handle=True):
+            self._client.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=timeout
+            )
+
+    def _counts(self, queue_url: str) -> tuple[int, int, int]:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed"]
+        with self._translated("GetQueueAttributes"):
+            attributes = self._client.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=names
+            ).get("Attributes", {})
+        visible, in_flight, delayed = (int(attributes.get(name, 0)) for name in names)
+        return visible, in_flight, delayed
+
+    # --- errors -------------------------------------------------------------------------------
+    @contextmanager
+    def _translated(self, operation: str, *, ignore_stale_handle: bool = False) -> Iterator[None]:
+        """Turn what botocore's retries gave up on into QueueUnavailableError.
+
+        Every rejection counts, not only 5xx and throttling: a missing queue or a denied
+        credential is something an operator fixes while the worker waits and retries, and
+        the poller only survives QueueUnavailableError. A stale receipt handle is normal
+        (the message was redelivered to someone else) and is ignored, as SQS semantics
+        intend.
+        """
+        try:
+            yield
+        except ClientError as exc:
+            code = _error_code(exc)
+            if ignore_stale_handle and code in STALE_HANDLE_CODES:
+                return
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+            raise QueueUnavailableError(
+                self._scrub(f"SQS {operation} failed: {code} (HTTP {status})")
+            ) from None
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise QueueUnavailableError(
+                self._scrub(f"SQS {operation} failed: {type(exc).__name__}: {redact_url(str(exc))}")
+            ) from None
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _error_code(exc: ClientError) -> str:
+    """The error code without the `AWS.SimpleQueueService.` prefix some servers add."""
+    code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+    return code.rsplit(".", 1)[-1]
+
+
+def _to_received(raw: dict[str, Any]) -> ReceivedMessage:
+    count = raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")
+    return ReceivedMessage(
+        message_id=raw["MessageId"],
+        receipt_handle=raw["ReceiptHandle"],
+        body=raw.get("Body", ""),
+        receive_count=int(count),
+    )
+
+
+def _describe_dead_letter(raw: dict[str, Any]) -> tuple[str, str, str]:
+    """(original id, body, reason); messages SQS's own redrive policy moved carry neither."""
+    attributes = raw.get("MessageAttributes", {})
+    original = attributes.get(ORIGINAL_ID_ATTRIBUTE, {}).get("StringValue", raw["MessageId"])
+    reason = attributes.get(REASON_ATTRIBUTE, {}).get(
+        "StringValue", "moved by the queue's redrive policy"
+    )
+    return original, raw.get("Body", ""), reason
