@@ -29,6 +29,7 @@ REASON_ATTRIBUTE = "DeadLetterReason"
 ORIGINAL_ID_ATTRIBUTE = "OriginalMessageId"
 RECEIVE_COUNT_ATTRIBUTE = "ReceiveCount"
 MAX_REASON_CHARS = 1024
+MIN_SCRUBBED_CHARS = 8
 # SQS names a receipt handle that is no longer current in several ways, depending on the call
 # and the server; all of them mean "someone else owns this delivery now".
 STALE_HANDLE_CODES = frozenset(
@@ -83,7 +84,10 @@ class SqsQueue:
         self._queue_url = queue_url
         self._dlq_url = dlq_url or None
         self._visibility_timeout = _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
-        self._secrets = tuple(s for s in (secret_access_key, access_key_id) if s)
+        # Scrubbed from every error text. Too short a value ("test", LocalStack's default) is
+        # no secret, and replacing it would garble ordinary words.
+        self._secrets = tuple(s for s in (secret_access_key, access_key_id)
+                              if len(s) >= MIN_SCRUBBED_CHARS)
         # A session of our own: boto3's default session is shared global state, and
         # creating clients from it is not thread-safe. The client itself is.
         session = boto3.session.Session(
@@ -118,11 +122,7 @@ class SqsQueue:
 
     def change_visibility(self, message: ReceivedMessage, timeout_seconds: int) -> None:
         timeout = _clamp(timeout_seconds, 0, MAX_VISIBILITY_SECONDS)
-        with self._translated("ChangeMessageVisibility", ignore_stale_handle=True):
-            self._client.change_message_visibility(
-                QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle,
-                VisibilityTimeout=timeout,
-            )
+        self._change_visibility_raw(self._queue_url, message.receipt_handle, timeout)
 
     def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
         """Copy the body to the DLQ (with why and where from), then delete the original.
@@ -169,7 +169,8 @@ class SqsQueue:
         if self._dlq_url is None:
             return 0
         moved = 0
-        while batch := self._scan(self._dlq_url, MAX_BATCH):
+        while batch := self._receive_raw(self._dlq_url, MAX_BATCH, SCAN_WAIT_SECONDS,
+                                         SCAN_VISIBILITY_SECONDS):
             for raw in batch:
                 self._send(self._queue_url, raw["Body"], 0)
                 self._delete(self._dlq_url, raw["ReceiptHandle"])
@@ -184,7 +185,8 @@ class SqsQueue:
         if self._dlq_url is None:
             return 0
         purged = 0
-        while batch := self._scan(self._dlq_url, MAX_BATCH):
+        while batch := self._receive_raw(self._dlq_url, MAX_BATCH, SCAN_WAIT_SECONDS,
+                                         SCAN_VISIBILITY_SECONDS):
             for raw in batch:
                 self._delete(self._dlq_url, raw["ReceiptHandle"])
             purged += len(batch)
@@ -255,7 +257,8 @@ class SqsQueue:
         credential is something an operator fixes while the worker waits and retries, and
         the poller only survives QueueUnavailableError. A stale receipt handle is normal
         (the message was redelivered to someone else) and is ignored, as SQS semantics
-        intend.
+        intend. Chaining is cut (`from None`): the message already says what failed, and a
+        traceback then holds nothing but what this adapter chose to write.
         """
         try:
             yield
@@ -264,8 +267,10 @@ class SqsQueue:
             if ignore_stale_handle and code in STALE_HANDLE_CODES:
                 return
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+            detail = str(exc.response.get("Error", {}).get("Message", ""))[:200]
+            text = f"SQS {operation} failed: {code} (HTTP {status})"
             raise QueueUnavailableError(
-                self._scrub(f"SQS {operation} failed: {code} (HTTP {status})")
+                self._scrub(f"{text}: {detail}" if detail else text)
             ) from None
         except (BotoConnectionError, HTTPClientError) as exc:
             raise QueueUnavailableError(
