@@ -1,0 +1,179 @@
+"""The media repository on PostgreSQL (psycopg 3 + a connection pool), Prisma-shaped table.
+
+Every status transition is a single conditional statement using the database's clock, so
+workers on many machines agree on lease expiry and at most one claim wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from media_worker.errors import RepositoryUnavailableError
+from media_worker.observability.logging import short_error
+from media_worker.repository.port import Claim, NewMedia
+from media_worker.repository.rows import (
+    checked_table_name,
+    migration_sql,
+    record_from_row,
+    thumbnails_json,
+)
+from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
+
+T = TypeVar("T")
+NOW = sql.SQL("(now() AT TIME ZONE 'UTC')")
+# A claim is held by (id, attempts) while the row stays PROCESSING: a worker whose lease was
+# taken over sees its writes match nothing.
+FENCE = sql.SQL('"id" = %(id)s AND "status" = \'PROCESSING\' AND "attempts" = %(attempt)s')
+
+
+class PostgresMediaRepository:
+    """MediaRepository on PostgreSQL."""
+
+    def __init__(self, url: str, *, table: str = "Media", pool_min: int = 1, pool_max: int = 10,
+                 connect_timeout: float = 5.0, retry_attempts: int = 3) -> None:
+        self._name = checked_table_name(table)
+        self._table = sql.Identifier(self._name)
+        self._retry_attempts = retry_attempts
+        self._pool = ConnectionPool(
+            url,
+            min_size=pool_min,
+            max_size=max(pool_min, pool_max),
+            timeout=connect_timeout,
+            kwargs={"autocommit": True, "row_factory": dict_row,
+                    "connect_timeout": max(1, round(connect_timeout))},
+            open=False,
+            name="media-repository",
+        )
+        self._pool.open(wait=False)  # start-up does not hang while the database is down
+
+    # --- schema -------------------------------------------------------------------------
+    def migrate(self) -> None:
+        script = migration_sql("postgres")
+        query = sql.SQL(script).format(
+            table=self._table,
+            pkey=sql.Identifier(f"{self._name}_pkey"),
+            status_index=sql.Identifier(f"{self._name}_status_idx"),
+        )
+        # Two workers migrating at once could race on CREATE TYPE: serialise with a lock.
+        def run(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('media-worker-migrate'))")
+                conn.execute(query)
+
+        self._with_connection(run)
+
+    # --- rows ---------------------------------------------------------------------------
+    def insert(self, media: NewMedia) -> MediaRecord:
+        query = sql.SQL(
+            'INSERT INTO {t} ("id", "bucket", "key", "mimeType", "size", "updatedAt") '
+            "VALUES (%(id)s, %(bucket)s, %(key)s, %(mime)s, %(size)s, {now}) RETURNING *"
+        ).format(t=self._table, now=NOW)
+        row = self._one(query, {"id": media.id, "bucket": media.bucket, "key": media.key,
+                                "mime": media.mime_type, "size": media.size})
+        assert row is not None
+        return record_from_row(row)
+
+    def get(self, media_id: str) -> MediaRecord | None:
+        row = self._one(sql.SQL('SELECT * FROM {t} WHERE "id" = %(id)s').format(t=self._table),
+                        {"id": media_id})
+        return record_from_row(row) if row else None
+
+    def claim(self, media_id: str, lease_seconds: int) -> Claim | None:
+        # Retried on connection errors: if a first try committed but its answer was lost, the
+        # retry finds the row PROCESSING under our own lease and returns None; the lease then
+        # expires and a redelivery claims it again. Nothing is processed twice at once.
+        query = sql.SQL(
+            'UPDATE {t} SET "status" = \'PROCESSING\', "attempts" = "attempts" + 1, '
+            '"leaseUntil" = {now} + make_interval(secs => %(lease)s), "updatedAt" = {now} '
+            'WHERE "id" = %(id)s AND ("status" = \'PENDING\' OR '
+            '("status" = \'PROCESSING\' AND "leaseUntil" < {now})) RETURNING *'
+        ).format(t=self._table, now=NOW)
+        row = self._one(query, {"id": media_id, "lease": lease_seconds})
+        if row is None:
+            return None
+        record = record_from_row(row)
+        return Claim(media_id=media_id, attempt=record.attempts, record=record)
+
+    def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
+        return self._fenced(
+            sql.SQL('"leaseUntil" = {now} + make_interval(secs => %(lease)s)').format(now=NOW),
+            claim, lease=lease_seconds)
+
+    def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
+                 metadata: dict[str, Any]) -> bool:
+        return self._fenced(
+            sql.SQL('"status" = \'READY\', "thumbnails" = %(thumbs)s, "metadata" = %(meta)s, '
+                    '"error" = NULL, "leaseUntil" = NULL, "processedAt" = {now}').format(now=NOW),
+            claim, thumbs=Jsonb(thumbnails_json(thumbnails)), meta=Jsonb(metadata))
+
+    def fail(self, claim: Claim, error: str) -> bool:
+        return self._fenced(
+            sql.SQL('"status" = \'FAILED\', "error" = %(error)s, "leaseUntil" = NULL, '
+                    '"processedAt" = {now}').format(now=NOW),
+            claim, error=error)
+
+    def release(self, claim: Claim, error: str) -> bool:
+        return self._fenced(
+            sql.SQL('"status" = \'PENDING\', "error" = %(error)s, "leaseUntil" = NULL'),
+            claim, error=error)
+
+    def count_by_status(self) -> dict[MediaStatus, int]:
+        query = sql.SQL('SELECT "status", count(*) AS n FROM {t} GROUP BY "status"').format(
+            t=self._table)
+        counts = dict.fromkeys(MediaStatus, 0)
+        for row in self._all(query, {}):
+            counts[MediaStatus(row["status"])] = row["n"]
+        return counts
+
+    def list(self, status: MediaStatus | None = None, limit: int = 50) -> list[MediaRecord]:
+        where = sql.SQL('WHERE "status" = %(status)s') if status else sql.SQL("")
+        query = sql.SQL(
+            'SELECT * FROM {t} {where} ORDER BY "createdAt" DESC, "id" LIMIT %(limit)s'
+        ).format(t=self._table, where=where)
+        rows = self._all(query, {"status": status.value if status else None, "limit": limit})
+        return [record_from_row(row) for row in rows]
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _fenced(self, assignments: sql.Composable, claim: Claim, **params: Any) -> bool:
+        query = sql.SQL('UPDATE {t} SET {set}, "updatedAt" = {now} WHERE {fence}').format(
+            t=self._table, set=assignments, now=NOW, fence=FENCE)
+        params |= {"id": claim.media_id, "attempt": claim.attempt}
+        return self._with_connection(lambda conn: conn.execute(query, params).rowcount) == 1
+
+    def _one(self, query: sql.Composable, params: dict[str, Any]) -> dict[str, Any] | None:
+        return self._with_connection(lambda conn: conn.execute(query, params).fetchone())
+
+    def _all(self, query: sql.Composable, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._with_connection(lambda conn: conn.execute(query, params).fetchall())
+
+    def _with_connection(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run `work` on a pooled connection, retrying connection failures with backoff."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self._retry_attempts),
+            wait=wait_random_exponential(multiplier=0.2, max=2.0),  # full jitter
+            retry=retry_if_exception_type(psycopg.OperationalError),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt, self._pool.connection() as conn:
+                    return work(conn)
+        except psycopg.OperationalError as exc:
+            raise RepositoryUnavailableError(f"database unavailable: {short_error(exc)}") from None
+        raise AssertionError("unreachable")  # pragma: no cover - Retrying reraises

@@ -1,0 +1,64 @@
+"""Mapping between a `Media` row (Prisma's camelCase columns) and MediaRecord, shared by the
+PostgreSQL and SQLite adapters; and the migration files they run."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
+
+TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def checked_table_name(table: str) -> str:
+    """The table name, refused unless it is a plain identifier (it is quoted into SQL)."""
+    if not TABLE_NAME.match(table):
+        raise ValueError(f"invalid table name {table!r}")
+    return table
+
+
+def migration_sql(dialect: str) -> str:
+    """The schema script of a dialect ('postgres' or 'sqlite'), with {table} placeholders."""
+    package = resources.files("media_worker.repository.migrations")
+    return package.joinpath(f"{dialect}.sql").read_text(encoding="utf-8")
+
+
+def thumbnails_json(thumbnails: list[ThumbnailData]) -> list[dict[str, Any]]:
+    return [thumb.to_wire() for thumb in thumbnails]
+
+
+def record_from_row(row: dict[str, Any]) -> MediaRecord:
+    """A MediaRecord from a row keyed by column name; JSON may arrive parsed or as text."""
+    return MediaRecord(
+        id=row["id"],
+        bucket=row["bucket"],
+        key=row["key"],
+        mime_type=row["mimeType"],
+        size=row["size"],
+        status=MediaStatus(row["status"]),
+        thumbnails=_json(row["thumbnails"]),
+        metadata=_json(row["metadata"]),
+        error=row["error"],
+        attempts=row["attempts"],
+        lease_until=as_utc(row["leaseUntil"]),
+        processed_at=as_utc(row["processedAt"]),
+        created_at=as_utc(row["createdAt"]),
+        updated_at=as_utc(row["updatedAt"]),
+    )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """Prisma stores UTC without a zone; SQLite stores ISO text. Both become aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

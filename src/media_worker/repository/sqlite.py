@@ -1,0 +1,158 @@
+"""The media repository of the embedded default: the same table and statements on SQLite.
+
+Each call opens its own short-lived connection (cheap for SQLite), so threads and processes
+share the file safely; WAL mode lets readers run while one writer commits. A single UPDATE
+with RETURNING is atomic in SQLite, which is all the claim needs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from media_worker.errors import RepositoryUnavailableError
+from media_worker.repository.port import Claim, NewMedia
+from media_worker.repository.rows import (
+    checked_table_name,
+    migration_sql,
+    record_from_row,
+    thumbnails_json,
+)
+from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 15_000
+FENCE = "\"id\" = :id AND \"status\" = 'PROCESSING' AND \"attempts\" = :attempt"
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """UTC ISO-8601 with milliseconds: equal-width text, so SQL string comparison is time
+    order."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
+
+
+class SqliteMediaRepository:
+    """MediaRepository on a SQLite file."""
+
+    def __init__(self, path: Path, *, table: str = "Media") -> None:
+        self._path = Path(path)
+        self._table = f'"{checked_table_name(table)}"'
+        self._index = f'"{checked_table_name(table)}_status_idx"'
+
+    def migrate(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        script = migration_sql("sqlite").format(table=self._table, status_index=self._index)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(script)
+
+        self._run(run)
+
+    def insert(self, media: NewMedia) -> MediaRecord:
+        now = timestamp()
+        row = self._one(
+            f'INSERT INTO {self._table} ("id", "bucket", "key", "mimeType", "size", "status", '
+            '"attempts", "createdAt", "updatedAt") '
+            "VALUES (:id, :bucket, :key, :mime, :size, 'PENDING', 0, :now, :now) RETURNING *",
+            {"id": media.id, "bucket": media.bucket, "key": media.key,
+             "mime": media.mime_type, "size": media.size, "now": now})
+        assert row is not None
+        return record_from_row(row)
+
+    def get(self, media_id: str) -> MediaRecord | None:
+        row = self._one(f'SELECT * FROM {self._table} WHERE "id" = :id', {"id": media_id})
+        return record_from_row(row) if row else None
+
+    def claim(self, media_id: str, lease_seconds: int) -> Claim | None:
+        now = datetime.now(UTC)
+        row = self._one(
+            f"UPDATE {self._table} SET \"status\" = 'PROCESSING', \"attempts\" = "
+            '"attempts" + 1, "leaseUntil" = :lease, "updatedAt" = :now '
+            "WHERE \"id\" = :id AND (\"status\" = 'PENDING' OR "
+            "(\"status\" = 'PROCESSING' AND \"leaseUntil\" < :now)) RETURNING *",
+            {"id": media_id, "now": timestamp(now),
+             "lease": timestamp(now + timedelta(seconds=lease_seconds))})
+        if row is None:
+            return None
+        record = record_from_row(row)
+        return Claim(media_id=media_id, attempt=record.attempts, record=record)
+
+    def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
+        lease = datetime.now(UTC) + timedelta(seconds=lease_seconds)
+        return self._fenced('"leaseUntil" = :lease', claim, lease=timestamp(lease))
+
+    def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
+                 metadata: dict[str, Any]) -> bool:
+        return self._fenced(
+            "\"status\" = 'READY', \"thumbnails\" = :thumbs, \"metadata\" = :meta, "
+            '"error" = NULL, "leaseUntil" = NULL, "processedAt" = :now',
+            claim, thumbs=json.dumps(thumbnails_json(thumbnails)), meta=json.dumps(metadata))
+
+    def fail(self, claim: Claim, error: str) -> bool:
+        return self._fenced(
+            "\"status\" = 'FAILED', \"error\" = :error, \"leaseUntil\" = NULL, "
+            '"processedAt" = :now', claim, error=error)
+
+    def release(self, claim: Claim, error: str) -> bool:
+        return self._fenced(
+            "\"status\" = 'PENDING', \"error\" = :error, \"leaseUntil\" = NULL", claim,
+            error=error)
+
+    def count_by_status(self) -> dict[MediaStatus, int]:
+        counts = dict.fromkeys(MediaStatus, 0)
+        for row in self._all(
+            f'SELECT "status", count(*) AS n FROM {self._table} GROUP BY "status"', {}
+        ):
+            counts[MediaStatus(row["status"])] = row["n"]
+        return counts
+
+    def list(self, status: MediaStatus | None = None, limit: int = 50) -> list[MediaRecord]:
+        where = 'WHERE "status" = :status' if status else ""
+        rows = self._all(
+            f'SELECT * FROM {self._table} {where} ORDER BY "createdAt" DESC, "id" LIMIT :limit',
+            {"status": status.value if status else None, "limit": limit})
+        return [record_from_row(row) for row in rows]
+
+    def close(self) -> None:
+        """Nothing to release: connections live for one call."""
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _fenced(self, assignments: str, claim: Claim, **params: Any) -> bool:
+        query = f'UPDATE {self._table} SET {assignments}, "updatedAt" = :now WHERE {FENCE}'
+        params |= {"id": claim.media_id, "attempt": claim.attempt, "now": timestamp()}
+        return self._run(lambda conn: conn.execute(query, params).rowcount) == 1
+
+    def _one(self, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        def fetch(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            # fetchall steps the statement to its end, which is what commits an
+            # UPDATE … RETURNING in autocommit mode.
+            rows = conn.execute(query, params).fetchall()
+            return dict(rows[0]) if rows else None
+
+        return self._run(fetch)
+
+    def _all(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._run(lambda conn: [dict(r) for r in conn.execute(query, params).fetchall()])
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            with self._connection() as conn:
+                return work(conn)
+        except sqlite3.OperationalError as exc:
+            raise RepositoryUnavailableError(f"embedded database unavailable: {exc}") from None
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+        with closing(conn):
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            yield conn

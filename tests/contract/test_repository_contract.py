@@ -1,0 +1,245 @@
+"""The media repository contract: every adapter (PostgreSQL, SQLite) passes every test."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from media_worker.errors import RepositoryUnavailableError
+from media_worker.repository.port import Claim, MediaRepository, NewMedia
+from media_worker.repository.postgres import PostgresMediaRepository
+from media_worker.repository.sqlite import SqliteMediaRepository
+from media_worker.types import MediaStatus, ThumbnailData
+
+THUMB = ThumbnailData(size="small", width=150, height=100, format="webp",
+                      mime_type="image/webp", bucket="media", key="thumbnails/x/small.webp",
+                      bytes=4211)
+
+
+def make_repository(kind: str, request: pytest.FixtureRequest, table: str) -> MediaRepository:
+    if kind == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        return PostgresMediaRepository(url, table=table, pool_max=10)
+    return SqliteMediaRepository(request.getfixturevalue("tmp_path") / "media.db", table=table)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def repository(request: pytest.FixtureRequest) -> Iterator[MediaRepository]:
+    repo = make_repository(request.param, request, "Media")
+    repo.migrate()
+    yield repo
+    repo.close()
+
+
+def insert(repository: MediaRepository) -> str:
+    media_id = str(uuid.uuid4())
+    repository.insert(NewMedia(id=media_id, bucket="media", key=f"uploads/{media_id}.jpg",
+                               mime_type="image/jpeg", size=1234))
+    return media_id
+
+
+def claimed(repository: MediaRepository, lease: int = 300) -> Claim:
+    claim = repository.claim(insert(repository), lease)
+    assert claim is not None
+    return claim
+
+
+def test_migrate_twice_is_harmless(repository: MediaRepository) -> None:
+    repository.migrate()
+    assert repository.count_by_status()[MediaStatus.PENDING] == 0
+
+
+def test_inserted_row_is_pending_with_no_attempts(repository: MediaRepository) -> None:
+    record = repository.get(insert(repository))
+    assert record is not None
+    assert (record.status, record.attempts, record.size) == (MediaStatus.PENDING, 0, 1234)
+    assert record.created_at is not None
+    assert record.created_at.tzinfo is UTC
+
+
+def test_missing_row_is_none(repository: MediaRepository) -> None:
+    assert repository.get("no-such-id") is None
+
+
+def test_claim_moves_pending_to_processing_with_a_lease(repository: MediaRepository) -> None:
+    claim = claimed(repository)
+    assert claim.attempt == 1
+    assert claim.record.status is MediaStatus.PROCESSING
+    assert claim.record.lease_until is not None
+    assert claim.record.lease_until > datetime.now(UTC)
+
+
+def test_live_lease_cannot_be_claimed_again(repository: MediaRepository) -> None:
+    claim = claimed(repository)
+    assert repository.claim(claim.media_id, 300) is None
+
+
+def test_expired_lease_can_be_claimed_again(repository: MediaRepository) -> None:
+    claim = claimed(repository, lease=0)
+    time.sleep(0.05)
+    again = repository.claim(claim.media_id, 300)
+    assert again is not None
+    assert again.attempt == 2
+
+
+@pytest.mark.parametrize("finish", ["complete", "fail"])
+def test_finished_rows_cannot_be_claimed(repository: MediaRepository, finish: str) -> None:
+    claim = claimed(repository)
+    if finish == "complete":
+        repository.complete(claim, [THUMB], {})
+    else:
+        repository.fail(claim, "corrupt")
+    assert repository.claim(claim.media_id, 300) is None
+
+
+def test_missing_row_cannot_be_claimed(repository: MediaRepository) -> None:
+    assert repository.claim("no-such-id", 300) is None
+
+
+def test_complete_stores_thumbnails_and_metadata(repository: MediaRepository) -> None:
+    claim = claimed(repository)
+    repository.release(claim, "earlier failure")
+    claim = repository.claim(claim.media_id, 300)
+    assert claim is not None
+    assert repository.complete(claim, [THUMB], {"width": 4000, "kind": "image"})
+    record = repository.get(claim.media_id)
+    assert record is not None
+    assert record.status is MediaStatus.READY
+    assert record.thumbnails == [THUMB]
+    assert record.metadata == {"width": 4000, "kind": "image"}
+    assert record.error is None
+    assert record.lease_until is None
+    assert record.processed_at is not None
+
+
+def test_stale_claim_cannot_complete(repository: MediaRepository) -> None:
+    stale = claimed(repository, lease=0)
+    time.sleep(0.05)
+    fresh = repository.claim(stale.media_id, 300)
+    assert fresh is not None
+    assert not repository.complete(stale, [THUMB], {})
+    record = repository.get(stale.media_id)
+    assert record is not None
+    assert record.status is MediaStatus.PROCESSING
+    assert record.thumbnails is None
+
+
+def test_fail_records_the_error(repository: MediaRepository) -> None:
+    claim = claimed(repository)
+    assert repository.fail(claim, "unsupported media type: PDF")
+    record = repository.get(claim.media_id)
+    assert record is not None
+    assert (record.status, record.error) == (MediaStatus.FAILED, "unsupported media type: PDF")
+    assert record.processed_at is not None
+
+
+def test_release_returns_the_row_to_pending_for_another_claim(
+    repository: MediaRepository,
+) -> None:
+    claim = claimed(repository)
+    assert repository.release(claim, "storage unreachable")
+    record = repository.get(claim.media_id)
+    assert record is not None
+    assert (record.status, record.error, record.attempts) == (
+        MediaStatus.PENDING, "storage unreachable", 1)
+    again = repository.claim(claim.media_id, 300)
+    assert again is not None
+    assert again.attempt == 2
+
+
+def test_released_claim_cannot_write_afterwards(repository: MediaRepository) -> None:
+    claim = claimed(repository)
+    repository.release(claim, "shutdown")
+    assert not repository.complete(claim, [THUMB], {})
+    assert not repository.fail(claim, "late")
+
+
+def test_extend_lease_pushes_the_lease_forward(repository: MediaRepository) -> None:
+    claim = claimed(repository, lease=1)
+    assert repository.extend_lease(claim, 600)
+    record = repository.get(claim.media_id)
+    assert record is not None
+    assert record.lease_until is not None
+    assert (record.lease_until - datetime.now(UTC)).total_seconds() > 500
+
+
+def test_extend_lease_is_fenced(repository: MediaRepository) -> None:
+    stale = claimed(repository, lease=0)
+    time.sleep(0.05)
+    assert repository.claim(stale.media_id, 300) is not None
+    assert not repository.extend_lease(stale, 600)
+
+
+def test_count_by_status_lists_every_status(repository: MediaRepository) -> None:
+    insert(repository)
+    repository.fail(claimed(repository), "x")
+    counts = repository.count_by_status()
+    assert counts == {MediaStatus.PENDING: 1, MediaStatus.PROCESSING: 0,
+                      MediaStatus.READY: 0, MediaStatus.FAILED: 1}
+
+
+def test_list_filters_by_status_newest_first(repository: MediaRepository) -> None:
+    first = insert(repository)
+    time.sleep(0.01)
+    second = insert(repository)
+    repository.fail(claimed(repository), "x")
+    assert [r.id for r in repository.list(MediaStatus.PENDING)] == [second, first]
+    assert len(repository.list(limit=2)) == 2
+
+
+def test_concurrent_claims_have_exactly_one_winner(repository: MediaRepository) -> None:
+    media_id = insert(repository)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: repository.claim(media_id, 300), range(8)))
+    assert sum(result is not None for result in results) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def test_custom_table_name_works(kind: str, request: pytest.FixtureRequest) -> None:
+    repo = make_repository(kind, request, "media_items")
+    repo.migrate()
+    claim = claimed(repo)
+    assert repo.complete(claim, [THUMB], {})
+    assert repo.count_by_status()[MediaStatus.READY] == 1
+    repo.close()
+
+
+def test_invalid_table_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="invalid table name"):
+        SqliteMediaRepository(tmp_path / "x.db", table='Media"; DROP TABLE x; --')
+
+
+@pytest.mark.services
+def test_postgres_schema_has_prismas_names(postgres_url: str) -> None:
+    repo = PostgresMediaRepository(postgres_url)
+    repo.migrate()
+    repo.close()
+    with psycopg.connect(postgres_url) as conn:
+        columns = dict(conn.execute(
+            "SELECT column_name, udt_name FROM information_schema.columns "
+            "WHERE table_name = 'Media'").fetchall())
+    assert columns == {
+        "id": "text", "bucket": "text", "key": "text", "mimeType": "text", "size": "int8",
+        "status": "MediaStatus", "thumbnails": "jsonb", "metadata": "jsonb", "error": "text",
+        "attempts": "int4", "leaseUntil": "timestamp", "processedAt": "timestamp",
+        "createdAt": "timestamp", "updatedAt": "timestamp",
+    }
+
+
+@pytest.mark.services
+def test_unreachable_postgres_raises_without_the_password() -> None:
+    repo = PostgresMediaRepository("postgresql://app:s3cret-xyz@127.0.0.1:1/app",
+                                   connect_timeout=1, retry_attempts=2)
+    started = time.monotonic()
+    with pytest.raises(RepositoryUnavailableError) as caught:
+        repo.get("anything")
+    repo.close()
+    assert "s3cret-xyz" not in str(caught.value)
+    assert time.monotonic() - started < 15
