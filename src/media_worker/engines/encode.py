@@ -1,0 +1,78 @@
+"""From one decoded picture to every thumbnail size, encoded without metadata.
+
+Shared by still images and video frames: the largest size is made first, then each smaller
+size is derived from it (never from the full-size original again), and every output is stripped
+of EXIF/XMP/IPTC so no GPS position or camera serial leaves the worker.
+"""
+
+from __future__ import annotations
+
+import pyvips
+
+from media_worker.config import ThumbnailFormat
+from media_worker.engines.port import OutputSpec, RenderedThumbnail
+from media_worker.types import ThumbnailSize
+
+KEEP_NONE = 0  # libvips ForeignKeep.NONE: no EXIF, XMP, IPTC, ICC or other metadata
+WHITE = [255.0, 255.0, 255.0]
+MIME_TYPES = {
+    ThumbnailFormat.WEBP: "image/webp",
+    ThumbnailFormat.JPEG: "image/jpeg",
+    ThumbnailFormat.AVIF: "image/avif",
+    ThumbnailFormat.PNG: "image/png",
+}
+
+
+def largest_first(sizes: list[ThumbnailSize]) -> list[ThumbnailSize]:
+    """Sizes ordered by box area, largest first, so each can be derived from a bigger one."""
+    return sorted(sizes, key=lambda size: size.width * size.height, reverse=True)
+
+
+def to_srgb8(image: pyvips.Image) -> pyvips.Image:
+    """8-bit sRGB (or 8-bit grey), alpha kept: what every encoder and viewer expects."""
+    if image.interpretation not in ("srgb", "b-w") or image.format != "uchar":
+        target = "b-w" if image.interpretation in ("b-w", "grey16") else "srgb"
+        image = image.colourspace(target)
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    return image
+
+
+def render_sizes(
+    largest: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec
+) -> list[RenderedThumbnail]:
+    """Encode `largest` (already fitted to the biggest box) and derive the smaller sizes from it.
+
+    Returns thumbnails in the order of `sizes`."""
+    ordered = largest_first(sizes)
+    base = to_srgb8(largest).copy_memory()  # decoded once; every size reads this buffer
+    rendered: dict[str, RenderedThumbnail] = {}
+    for size in ordered:
+        image = fit(base, size)
+        rendered[size.name] = encode(image, size, output)
+    return [rendered[size.name] for size in sizes]
+
+
+def fit(image: pyvips.Image, size: ThumbnailSize) -> pyvips.Image:
+    """Fit inside the box, aspect kept, never upscaled."""
+    if image.width <= size.width and image.height <= size.height:
+        return image
+    return image.thumbnail_image(size.width, height=size.height, size="down")
+
+
+def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec) -> RenderedThumbnail:
+    """Encode one thumbnail in the configured format, metadata stripped."""
+    fmt = output.format
+    quality = output.quality
+    if fmt is ThumbnailFormat.JPEG:
+        if image.hasalpha():
+            image = image.flatten(background=WHITE[: image.bands - 1])
+        data = image.jpegsave_buffer(Q=quality, keep=KEEP_NONE, optimize_coding=True)
+    elif fmt is ThumbnailFormat.AVIF:
+        data = image.heifsave_buffer(Q=quality, compression="av1", keep=KEEP_NONE, effort=2)
+    elif fmt is ThumbnailFormat.PNG:
+        data = image.pngsave_buffer(keep=KEEP_NONE, compression=6)
+    else:
+        data = image.webpsave_buffer(Q=quality, keep=KEEP_NONE, effort=4)
+    return RenderedThumbnail(size=size, width=image.width, height=image.height,
+                             format=fmt.value, mime_type=MIME_TYPES[fmt], data=data)
