@@ -243,3 +243,14 @@ def test_unreachable_postgres_raises_without_the_password() -> None:
     repo.close()
     assert "s3cret-xyz" not in str(caught.value)
     assert time.monotonic() - started < 15
+
+
+def test_a_retried_write_of_the_same_claim_still_succeeds(repository: MediaRepository) -> None:
+    # A write whose reply was lost is retried; the row is already in the target state.
+    claim = claimed(repository)
+    assert repository.complete(claim, [THUMB], {})
+    assert repository.complete(claim, [THUMB], {})
+    other = claimed(repository)
+    assert repository.fail(other, "corrupt")
+    assert repository.fail(other, "corrupt")
+    assert not repository.complete(other, [THUMB], {})

@@ -36,6 +36,7 @@ def services_deployment(
         "AWS_SECRET_ACCESS_KEY": "test",
         "MINIO_ACCESS_KEY": "test",
         "MINIO_SECRET_KEY": "test",
+        "MINIO_BUCKET": unique_name,  # the moto server is shared by every test
     }
     deployment = Deployment("services", env, tmp_path)
     result = deployment.command("migrate")

@@ -15,7 +15,7 @@ import pyvips
 from PIL import Image, ImageOps
 
 from media_worker.types import MediaRecord, MediaStatus
-from tests.integration.deployments import BUCKET, Deployment, log_events
+from tests.integration.deployments import Deployment, log_events
 
 pytestmark = pytest.mark.services
 
@@ -167,6 +167,6 @@ def test_bucket_holds_exactly_the_expected_thumbnails(
                              corpus / "images" / "orientation" / "Portrait_8.jpg")
     deployment.drain()
     with deployment.components() as components:
-        keys = components.storage.list_keys(BUCKET, "thumbnails/")
+        keys = components.storage.list_keys(deployment.settings().minio_bucket, "thumbnails/")
     assert sorted(keys) == sorted(
         f"thumbnails/{i}/{s}.webp" for i in ids for s in ("small", "medium", "large"))

@@ -35,8 +35,10 @@ from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 T = TypeVar("T")
 NOW = sql.SQL("(now() AT TIME ZONE 'UTC')")
 # A claim is held by (id, attempts) while the row stays PROCESSING: a worker whose lease was
-# taken over sees its writes match nothing.
-FENCE = sql.SQL('"id" = %(id)s AND "status" = \'PROCESSING\' AND "attempts" = %(attempt)s')
+# taken over sees its writes match nothing. A row already in the write's target state under the
+# same attempt also matches, so a write retried after a lost reply still reports success.
+FENCE = sql.SQL(
+    '"id" = %(id)s AND "attempts" = %(attempt)s AND "status" IN (\'PROCESSING\', %(target)s)')
 
 
 class PostgresMediaRepository:
@@ -110,25 +112,25 @@ class PostgresMediaRepository:
     def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
         return self._fenced(
             sql.SQL('"leaseUntil" = {now} + make_interval(secs => %(lease)s)').format(now=NOW),
-            claim, lease=lease_seconds)
+            claim, "PROCESSING", lease=lease_seconds)
 
     def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
                  metadata: dict[str, Any]) -> bool:
         return self._fenced(
             sql.SQL('"status" = \'READY\', "thumbnails" = %(thumbs)s, "metadata" = %(meta)s, '
                     '"error" = NULL, "leaseUntil" = NULL, "processedAt" = {now}').format(now=NOW),
-            claim, thumbs=Jsonb(thumbnails_json(thumbnails)), meta=Jsonb(metadata))
+            claim, "READY", thumbs=Jsonb(thumbnails_json(thumbnails)), meta=Jsonb(metadata))
 
     def fail(self, claim: Claim, error: str) -> bool:
         return self._fenced(
             sql.SQL('"status" = \'FAILED\', "error" = %(error)s, "leaseUntil" = NULL, '
                     '"processedAt" = {now}').format(now=NOW),
-            claim, error=error)
+            claim, "FAILED", error=error)
 
     def release(self, claim: Claim, error: str) -> bool:
         return self._fenced(
             sql.SQL('"status" = \'PENDING\', "error" = %(error)s, "leaseUntil" = NULL'),
-            claim, error=error)
+            claim, "PENDING", error=error)
 
     def count_by_status(self) -> dict[MediaStatus, int]:
         query = sql.SQL('SELECT "status", count(*) AS n FROM {t} GROUP BY "status"').format(
@@ -150,10 +152,11 @@ class PostgresMediaRepository:
         self._pool.close()
 
     # --- plumbing -----------------------------------------------------------------------
-    def _fenced(self, assignments: sql.Composable, claim: Claim, **params: Any) -> bool:
+    def _fenced(self, assignments: sql.Composable, claim: Claim, target: str,
+                **params: Any) -> bool:
         query = sql.SQL('UPDATE {t} SET {set}, "updatedAt" = {now} WHERE {fence}').format(
             t=self._table, set=assignments, now=NOW, fence=FENCE)
-        params |= {"id": claim.media_id, "attempt": claim.attempt}
+        params |= {"id": claim.media_id, "attempt": claim.attempt, "target": target}
         return self._with_connection(lambda conn: conn.execute(query, params).rowcount) == 1
 
     def _one(self, query: sql.Composable, params: dict[str, Any]) -> dict[str, Any] | None:

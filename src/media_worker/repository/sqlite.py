@@ -27,7 +27,10 @@ from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 15_000
-FENCE = "\"id\" = :id AND \"status\" = 'PROCESSING' AND \"attempts\" = :attempt"
+# Fenced like the PostgreSQL adapter: see FENCE there.
+FENCE = (
+    "\"id\" = :id AND \"attempts\" = :attempt AND \"status\" IN ('PROCESSING', :target)"
+)
 
 
 def timestamp(moment: datetime | None = None) -> str:
@@ -86,24 +89,26 @@ class SqliteMediaRepository:
 
     def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
         lease = datetime.now(UTC) + timedelta(seconds=lease_seconds)
-        return self._fenced('"leaseUntil" = :lease', claim, lease=timestamp(lease))
+        return self._fenced('"leaseUntil" = :lease', claim, "PROCESSING",
+                            lease=timestamp(lease))
 
     def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
                  metadata: dict[str, Any]) -> bool:
         return self._fenced(
             "\"status\" = 'READY', \"thumbnails\" = :thumbs, \"metadata\" = :meta, "
             '"error" = NULL, "leaseUntil" = NULL, "processedAt" = :now',
-            claim, thumbs=json.dumps(thumbnails_json(thumbnails)), meta=json.dumps(metadata))
+            claim, "READY", thumbs=json.dumps(thumbnails_json(thumbnails)),
+            meta=json.dumps(metadata))
 
     def fail(self, claim: Claim, error: str) -> bool:
         return self._fenced(
             "\"status\" = 'FAILED', \"error\" = :error, \"leaseUntil\" = NULL, "
-            '"processedAt" = :now', claim, error=error)
+            '"processedAt" = :now', claim, "FAILED", error=error)
 
     def release(self, claim: Claim, error: str) -> bool:
         return self._fenced(
             "\"status\" = 'PENDING', \"error\" = :error, \"leaseUntil\" = NULL", claim,
-            error=error)
+            "PENDING", error=error)
 
     def count_by_status(self) -> dict[MediaStatus, int]:
         counts = dict.fromkeys(MediaStatus, 0)
@@ -124,9 +129,10 @@ class SqliteMediaRepository:
         """Nothing to release: connections live for one call."""
 
     # --- plumbing -----------------------------------------------------------------------
-    def _fenced(self, assignments: str, claim: Claim, **params: Any) -> bool:
+    def _fenced(self, assignments: str, claim: Claim, target: str, **params: Any) -> bool:
         query = f'UPDATE {self._table} SET {assignments}, "updatedAt" = :now WHERE {FENCE}'
-        params |= {"id": claim.media_id, "attempt": claim.attempt, "now": timestamp()}
+        params |= {"id": claim.media_id, "attempt": claim.attempt, "target": target,
+                   "now": timestamp()}
         return self._run(lambda conn: conn.execute(query, params).rowcount) == 1
 
     def _one(self, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
