@@ -176,8 +176,16 @@ class FakeRepository:
     def count_by_status(self) -> dict[MediaStatus, int]:
         return {s: sum(r.status is s for r in self.rows.values()) for s in MediaStatus}
 
-    def list(self, status: MediaStatus | None = None, limit: int = 50) -> list[MediaRecord]:
+    def list(self, status: MediaStatus | None = None, limit: int = 50,
+             **_window: datetime | None) -> list[MediaRecord]:
         return [r for r in self.rows.values() if status is None or r.status is status][:limit]
+
+    def requeue(self, media_id: str) -> bool:
+        row = self.rows.get(media_id)
+        if row is None or row.status is not MediaStatus.FAILED:
+            return False
+        self._update(media_id, status=MediaStatus.PENDING, attempts=0, error=None)
+        return True
 
     def close(self) -> None:
         pass

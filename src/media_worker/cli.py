@@ -10,12 +10,14 @@ import json
 import mimetypes
 import sys
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import track
 from rich.table import Table
 
 from media_worker import __version__
@@ -23,6 +25,14 @@ from media_worker.app import Components, build_poller, install_signal_handlers, 
 from media_worker.config import Settings, SettingsError, load_settings
 from media_worker.errors import MediaWorkerError
 from media_worker.observability.logging import configure_logging, short_error
+from media_worker.operations import (
+    Stats,
+    backfill,
+    gather_stats,
+    parse_age,
+    parse_since,
+    retry_failed,
+)
 from media_worker.repository.port import NewMedia
 from media_worker.types import MediaRecord, MediaStatus, WorkerQueueMessage
 
@@ -34,6 +44,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+T = TypeVar("T")
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -186,6 +197,187 @@ def _print_locations(record: MediaRecord, settings: Settings) -> None:
 
 
 @app.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts by status, queue depth, age of the oldest waiting row, recent failures."""
+    settings = _settings()
+    configure_logging(settings.log_format, "warning")
+    try:
+        with open_components(settings, engine=False) as components:
+            snapshot = gather_stats(components.repository, components.queue)
+    except MediaWorkerError as exc:
+        _fail(f"stats failed: {short_error(exc)}")
+    if as_json:
+        typer.echo(json.dumps(_stats_json(snapshot)))
+        return
+    _print_stats(snapshot)
+
+
+def _stats_json(snapshot: Stats) -> dict[str, object]:
+    depth = snapshot.depth
+    return {
+        "media": {state.value: n for state, n in snapshot.counts.items()},
+        "queue": {"visible": depth.visible, "inFlight": depth.in_flight,
+                  "delayed": depth.delayed, "deadLetter": depth.dead_letter},
+        "oldestPendingSeconds": snapshot.oldest_pending_seconds,
+        "recentFailures": [{"id": r.id, "error": r.error,
+                            "updatedAt": r.updated_at.isoformat() if r.updated_at else None}
+                           for r in snapshot.recent_failures],
+    }
+
+
+def _print_stats(snapshot: Stats) -> None:
+    console = Console()
+    table = Table(title="media by status")
+    table.add_column("status")
+    table.add_column("rows", justify="right")
+    for state in MediaStatus:
+        table.add_row(state.value, str(snapshot.counts.get(state, 0)))
+    console.print(table)
+    depth = snapshot.depth
+    dead = "-" if depth.dead_letter is None else depth.dead_letter
+    console.print(f"queue: {depth.visible} visible, {depth.in_flight} in flight, "
+                  f"{depth.delayed} delayed, dead-letter {dead}")
+    age = snapshot.oldest_pending_seconds
+    console.print(f"oldest PENDING row: {'-' if age is None else f'{age:.0f} s old'}")
+    if snapshot.recent_failures:
+        failures = Table(title="recent failures")
+        failures.add_column("media id")
+        failures.add_column("when (UTC)")
+        failures.add_column("error")
+        for record in snapshot.recent_failures:
+            when = f"{record.updated_at:%Y-%m-%d %H:%M:%S}" if record.updated_at else ""
+            failures.add_row(record.id, when, record.error or "")
+        console.print(failures)
+
+
+dlq_app = typer.Typer(help="Inspect and empty the dead-letter queue (poison messages).",
+                      no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+) -> None:
+    """Show dead letters: message id, why it was dead-lettered, and the start of its body."""
+    settings = _settings()
+    configure_logging(settings.log_format, "warning")
+    try:
+        with open_components(settings, engine=False) as components:
+            letters = components.queue.dead_letters(limit)
+    except MediaWorkerError as exc:
+        _fail(f"dlq list failed: {short_error(exc)}")
+    table = Table(title=f"dead letters ({len(letters)} shown)")
+    for column in ("message id", "reason", "body"):
+        table.add_column(column)
+    for message_id, body, reason in letters:
+        table.add_row(message_id, reason, body[:80])
+    Console().print(table)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Move every dead letter back to the main queue (after fixing what poisoned them)."""
+    _dlq_bulk("redrive", "Move every dead letter back to the main queue?", yes)
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete every dead letter for good."""
+    _dlq_bulk("purge", "Delete every dead letter for good?", yes)
+
+
+def _dlq_bulk(action: str, question: str, yes: bool) -> None:
+    settings = _settings()
+    configure_logging(settings.log_format, "warning")
+    if not yes and not typer.confirm(question):
+        typer.echo("nothing done")
+        raise typer.Exit(EXIT_FAILURE)
+    try:
+        with open_components(settings, engine=False) as components:
+            queue = components.queue
+            count = (queue.redrive_dead_letters() if action == "redrive"
+                     else queue.purge_dead_letters())
+    except MediaWorkerError as exc:
+        _fail(f"dlq {action} failed: {short_error(exc)}")
+    typer.echo(f"{action}: {count} message{'s' if count != 1 else ''}")
+
+
+@app.command()
+def retry(
+    failed: Annotated[bool, typer.Option("--failed", help="Re-queue FAILED media.")] = False,
+    since: Annotated[str | None, typer.Option(
+        help="Only rows that failed since then: a duration (2h, 7d) or an ISO time.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Give failed media a fresh start: status PENDING, attempts 0, a new job message."""
+    if not failed:
+        typer.echo("media-worker: say what to retry: --failed", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    cutoff = _parse_option("--since", parse_since, since) if since else None
+    settings = _settings()
+    configure_logging(settings.log_format, "warning")
+    if not yes and not typer.confirm("Re-queue every matching FAILED row?"):
+        raise typer.Exit(EXIT_FAILURE)
+    try:
+        with open_components(settings, engine=False) as components:
+            summary = retry_failed(components.repository, components.queue, since=cutoff,
+                                   progress=_progress("re-queueing"))
+    except MediaWorkerError as exc:
+        _fail(f"retry failed: {short_error(exc)}")
+    typer.echo(f"re-queued {summary.done} failed media ({summary.skipped} changed meanwhile)")
+
+
+@app.command("backfill")
+def backfill_command(
+    older_than: Annotated[str, typer.Option(
+        help="Only PENDING rows untouched for this long (90s, 15m, 2h).")] = "10m",
+) -> None:
+    """Send a job message for every PENDING row whose message was lost.
+
+    For example after an outage of the API's sender. Duplicates are harmless: only one claim
+    wins."""
+    age = _parse_option("--older-than", parse_age, older_than)
+    settings = _settings()
+    configure_logging(settings.log_format, "warning")
+    try:
+        with open_components(settings, engine=False) as components:
+            summary = backfill(components.repository, components.queue, older_than=age,
+                               progress=_progress("enqueueing"))
+    except MediaWorkerError as exc:
+        _fail(f"backfill failed: {short_error(exc)}")
+    typer.echo(f"enqueued {summary.done} pending media")
+
+
+def _progress(label: str) -> Callable[[Iterable[MediaRecord]], Iterable[MediaRecord]]:
+    def wrap(items: Iterable[MediaRecord]) -> Iterable[MediaRecord]:
+        rows = list(items)
+        return track(rows, description=label, total=len(rows), console=Console(stderr=True),
+                     transient=True)
+
+    return wrap
+
+
+def _parse_option(name: str, parse: Callable[[str], T], text: str) -> T:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        typer.echo(f"media-worker: invalid {name}: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"media-worker: {message}", err=True)
+    raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command()
 def migrate() -> None:
     """Create the media table (and its enum type) if missing. Safe to run again."""
     settings = _settings()
@@ -204,8 +396,10 @@ def migrate() -> None:
 def samples(
     directory: Annotated[Path, typer.Argument(file_okay=False, help="Where to write them.")],
 ) -> None:
-    """Write a few sample media files made by the project (rotated JPEG, transparent PNG, GIF,
-    short MP4), for trying the worker out."""
+    """Write sample media made by the project, for trying the worker out.
+
+    A JPEG stored rotated with EXIF orientation 6, a transparent PNG, an animated GIF and a
+    two-second H.264 MP4."""
     from media_worker.samples import make_samples
 
     for path in make_samples(directory):

@@ -254,3 +254,28 @@ def test_a_retried_write_of_the_same_claim_still_succeeds(repository: MediaRepos
     assert repository.fail(other, "corrupt")
     assert repository.fail(other, "corrupt")
     assert not repository.complete(other, [THUMB], {})
+
+
+def test_list_filters_by_update_window(repository: MediaRepository) -> None:
+    old = insert(repository)
+    time.sleep(0.05)
+    middle = datetime.now(UTC)
+    new = insert(repository)
+    assert [r.id for r in repository.list(updated_after=middle)] == [new]
+    assert [r.id for r in repository.list(updated_before=middle)] == [old]
+
+
+def test_requeue_turns_a_failed_row_into_a_fresh_pending_one(
+    repository: MediaRepository,
+) -> None:
+    claim = claimed(repository)
+    repository.fail(claim, "corrupt")
+    assert repository.requeue(claim.media_id)
+    record = repository.get(claim.media_id)
+    assert record is not None
+    assert (record.status, record.attempts, record.error) == (MediaStatus.PENDING, 0, None)
+
+
+def test_requeue_leaves_rows_that_are_not_failed(repository: MediaRepository) -> None:
+    assert not repository.requeue(insert(repository))
+    assert not repository.requeue("no-such-id")

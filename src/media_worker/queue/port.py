@@ -65,3 +65,15 @@ class MessageQueue(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+    def dead_letters(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        """Up to `limit` dead letters as (message id, body, reason), left in place."""
+        ...
+
+    def redrive_dead_letters(self) -> int:
+        """Move every dead letter back to the main queue; returns how many."""
+        ...
+
+    def purge_dead_letters(self) -> int:
+        """Delete every dead letter; returns how many."""
+        ...

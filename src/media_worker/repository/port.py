@@ -10,6 +10,7 @@ tests/contract/test_repository_contract.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
@@ -78,8 +79,19 @@ class MediaRepository(Protocol):
         """Number of rows per status (every status present, zero included)."""
         ...
 
-    def list(self, status: MediaStatus | None = None, limit: int = 50) -> list[MediaRecord]:
-        """Rows, newest first, optionally of one status."""
+    def list(
+        self,
+        status: MediaStatus | None = None,
+        limit: int = 50,
+        *,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+    ) -> list[MediaRecord]:
+        """Rows, most recently updated first, optionally of one status and updated in a window."""
+        ...
+
+    def requeue(self, media_id: str) -> bool:
+        """FAILED → PENDING with attempts reset, for an operator's retry; False if not FAILED."""
         ...
 
     def close(self) -> None:

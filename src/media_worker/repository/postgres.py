@@ -7,6 +7,7 @@ workers on many machines agree on lease expiry and at most one claim wins.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -140,13 +141,32 @@ class PostgresMediaRepository:
             counts[MediaStatus(row["status"])] = row["n"]
         return counts
 
-    def list(self, status: MediaStatus | None = None, limit: int = 50) -> list[MediaRecord]:
-        where = sql.SQL('WHERE "status" = %(status)s') if status else sql.SQL("")
+    def list(self, status: MediaStatus | None = None, limit: int = 50, *,
+             updated_after: datetime | None = None,
+             updated_before: datetime | None = None) -> list[MediaRecord]:
+        conditions = [sql.SQL("TRUE")]
+        if status:
+            conditions.append(sql.SQL('"status" = %(status)s'))
+        if updated_after:
+            conditions.append(sql.SQL('"updatedAt" >= %(after)s'))
+        if updated_before:
+            conditions.append(sql.SQL('"updatedAt" < %(before)s'))
         query = sql.SQL(
-            'SELECT * FROM {t} {where} ORDER BY "createdAt" DESC, "id" LIMIT %(limit)s'
-        ).format(t=self._table, where=where)
-        rows = self._all(query, {"status": status.value if status else None, "limit": limit})
+            'SELECT * FROM {t} WHERE {where} ORDER BY "updatedAt" DESC, "createdAt" DESC, "id" '
+            "LIMIT %(limit)s"
+        ).format(t=self._table, where=sql.SQL(" AND ").join(conditions))
+        rows = self._all(query, {"status": status.value if status else None, "limit": limit,
+                                 "after": _naive_utc(updated_after),
+                                 "before": _naive_utc(updated_before)})
         return [record_from_row(row) for row in rows]
+
+    def requeue(self, media_id: str) -> bool:
+        query = sql.SQL(
+            'UPDATE {t} SET "status" = \'PENDING\', "attempts" = 0, "error" = NULL, '
+            '"processedAt" = NULL, "updatedAt" = {now} WHERE "id" = %(id)s AND '
+            '"status" = \'FAILED\'').format(t=self._table, now=NOW)
+        params = {"id": media_id}
+        return self._with_connection(lambda conn: conn.execute(query, params).rowcount) == 1
 
     def close(self) -> None:
         self._pool.close()
@@ -180,3 +200,10 @@ class PostgresMediaRepository:
         except psycopg.OperationalError as exc:
             raise RepositoryUnavailableError(f"database unavailable: {short_error(exc)}") from None
         raise AssertionError("unreachable")  # pragma: no cover - Retrying reraises
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    """Prisma's columns hold UTC without a zone: compare like with like."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

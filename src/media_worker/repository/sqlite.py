@@ -118,12 +118,30 @@ class SqliteMediaRepository:
             counts[MediaStatus(row["status"])] = row["n"]
         return counts
 
-    def list(self, status: MediaStatus | None = None, limit: int = 50) -> list[MediaRecord]:
-        where = 'WHERE "status" = :status' if status else ""
+    def list(self, status: MediaStatus | None = None, limit: int = 50, *,
+             updated_after: datetime | None = None,
+             updated_before: datetime | None = None) -> list[MediaRecord]:
+        conditions = ["1 = 1"]
+        if status:
+            conditions.append('"status" = :status')
+        if updated_after:
+            conditions.append('"updatedAt" >= :after')
+        if updated_before:
+            conditions.append('"updatedAt" < :before')
         rows = self._all(
-            f'SELECT * FROM {self._table} {where} ORDER BY "createdAt" DESC, "id" LIMIT :limit',
-            {"status": status.value if status else None, "limit": limit})
+            f'SELECT * FROM {self._table} WHERE {" AND ".join(conditions)} '
+            'ORDER BY "updatedAt" DESC, "createdAt" DESC, "id" LIMIT :limit',
+            {"status": status.value if status else None, "limit": limit,
+             "after": timestamp(updated_after) if updated_after else None,
+             "before": timestamp(updated_before) if updated_before else None})
         return [record_from_row(row) for row in rows]
+
+    def requeue(self, media_id: str) -> bool:
+        query = (f"UPDATE {self._table} SET \"status\" = 'PENDING', \"attempts\" = 0, "
+                 '"error" = NULL, "processedAt" = NULL, "updatedAt" = :now '
+                 "WHERE \"id\" = :id AND \"status\" = 'FAILED'")
+        params = {"id": media_id, "now": timestamp()}
+        return self._run(lambda conn: conn.execute(query, params).rowcount) == 1
 
     def close(self) -> None:
         """Nothing to release: connections live for one call."""
