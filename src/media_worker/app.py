@@ -157,6 +157,8 @@ def poller_settings(settings: Settings, *, drain: bool) -> PollerSettings:
         poll_interval_seconds=settings.sqs_poll_interval_ms / 1000,
         visibility_timeout=settings.sqs_visibility_timeout,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        # The render is killed at JOB_TIMEOUT_SECONDS; downloads and uploads get as long again.
+        max_job_seconds=2 * settings.job_timeout_seconds,
         drain=drain,
     )
 

@@ -32,6 +32,7 @@ class PollerSettings:
     poll_interval_seconds: float = 5.0
     visibility_timeout: int = 300
     shutdown_grace_seconds: float = 30.0
+    max_job_seconds: float = 3600.0
     drain: bool = False
 
 
@@ -136,8 +137,17 @@ class QueuePoller:
             done = [future for future in self._in_flight if future.done()]
             for future in done:
                 self._in_flight.pop(future).finished.set()
-        for future in done:
-            self.outcomes[future.result()] += 1
+        outcomes = [future.result() for future in done]
+        self.outcomes.update(outcomes)
+        if Outcome.DEFERRED in outcomes:
+            self._back_off()
+
+    def _back_off(self) -> None:
+        """A dependency is down: stop taking messages for a poll interval rather than burning
+        their receive counts (which would push them towards the dead-letter queue)."""
+        self._log.warning("database unavailable; pausing before the next receive",
+                          pauseSeconds=self._settings.poll_interval_seconds)
+        self._stopping.wait(self._settings.poll_interval_seconds)
 
     # --- heartbeat ------------------------------------------------------------------------
     def _heartbeat(self) -> None:
@@ -152,6 +162,8 @@ class QueuePoller:
     def _extend(self, job: InFlightJob) -> None:
         if job.finished.is_set():
             return
+        if job.age_seconds > self._settings.max_job_seconds:
+            return  # a runaway job: let its message and lease lapse so another worker retries
         timeout = self._settings.visibility_timeout
         try:
             self._queue.change_visibility(job.message, timeout)

@@ -42,6 +42,7 @@ class Outcome(StrEnum):
     READY = "ready"  # thumbnails stored, row READY, message deleted
     FAILED = "failed"  # permanent failure or attempts spent: row FAILED, message deleted
     RETRY = "retry"  # transient failure: row PENDING (when reachable), message kept
+    DEFERRED = "deferred"  # the database was unreachable before a claim: message kept
     SKIPPED = "skipped"  # missing row or already finished: message deleted
     HELD = "held"  # another worker holds a live lease: message left alone
     LOST = "lost"  # our claim was taken over while we worked: nothing written
@@ -108,7 +109,7 @@ class MediaProcessor:
         except TransientError as exc:
             log.warning("claim failed, will retry", error=short_error(exc))
             self._hide(message, log)
-            return Outcome.RETRY
+            return Outcome.DEFERRED
         if claim is None:
             return self._not_claimed(request.media_id, message, log)
         job.claim = claim
@@ -214,7 +215,7 @@ class MediaProcessor:
         except TransientError as exc:
             log.warning("lookup failed, will retry", error=short_error(exc))
             self._hide(message, log)
-            return Outcome.RETRY
+            return Outcome.DEFERRED
         if record is None:
             log.warning("no such media row; dropping the message")
         elif record.status in (MediaStatus.READY, MediaStatus.FAILED):

@@ -7,7 +7,9 @@ QueueUnavailableError, with a message that never carries a credential.
 
 from __future__ import annotations
 
+import json
 import math
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -196,10 +198,10 @@ class SqsQueue:
     def _send(self, queue_url: str, body: str, delay_seconds: int) -> str:
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
             raise ValueError(f"delay_seconds must be 0-{MAX_DELAY_SECONDS}, not {delay_seconds}")
+        extra = _fifo_fields(body) if queue_url.endswith(".fifo") else {
+            "DelaySeconds": delay_seconds}
         with self._translated("SendMessage"):
-            response = self._client.send_message(
-                QueueUrl=queue_url, MessageBody=body, DelaySeconds=delay_seconds
-            )
+            response = self._client.send_message(QueueUrl=queue_url, MessageBody=body, **extra)
         return str(response["MessageId"])
 
     def _receive_raw(self, queue_url: str, max_messages: int, wait: int,
@@ -307,3 +309,19 @@ def _describe_dead_letter(raw: dict[str, Any]) -> tuple[str, str, str]:
         "StringValue", "moved by the queue's redrive policy"
     )
     return original, raw.get("Body", ""), reason
+
+
+def _fifo_fields(body: str) -> dict[str, str]:
+    """FIFO queues need a message group and a deduplication id.
+
+    The group is the media id: order is kept per media, and a message that keeps failing
+    blocks only its own media rather than every job behind it. The deduplication id is unique,
+    so a deliberate re-send (retry, backfill) is never swallowed by the 5-minute window.
+    Per-message delays do not exist on FIFO queues, so none is sent."""
+    try:
+        payload = json.loads(body)
+        group = str(payload.get("mediaId") or "media-worker") if isinstance(payload, dict) else (
+            "media-worker")
+    except ValueError:
+        group = "media-worker"
+    return {"MessageGroupId": group[:128], "MessageDeduplicationId": uuid.uuid4().hex}
