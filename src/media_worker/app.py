@@ -20,6 +20,7 @@ from media_worker.observability.logging import Logger
 from media_worker.poller import PollerSettings, QueuePoller
 from media_worker.processor import MediaProcessor, ProcessorSettings
 from media_worker.queue.port import MessageQueue
+from media_worker.reconcile import Reconciler
 from media_worker.repository.port import MediaRepository
 from media_worker.storage.port import ObjectStorage
 
@@ -181,6 +182,26 @@ def build_poller(
         settings=poller_settings(settings, drain=drain),
         logger=logger,
     )
+
+
+def run_worker(settings: Settings, components: Components, logger: Logger, *,
+               drain: bool) -> QueuePoller:
+    """Run the poller (and, unless draining, the reconciliation sweep) until it stops."""
+    poller = build_poller(settings, components, logger, drain=drain)
+    install_signal_handlers(poller, logger)
+    reconciler = None
+    if settings.reconcile_interval_seconds > 0 and not drain:
+        reconciler = Reconciler(components.repository, components.queue,
+                                interval_seconds=settings.reconcile_interval_seconds,
+                                stranded_after_seconds=settings.stranded_after_seconds,
+                                logger=logger)
+        reconciler.start()
+    try:
+        poller.run()
+    finally:
+        if reconciler is not None:
+            reconciler.stop()
+    return poller
 
 
 def install_signal_handlers(poller: QueuePoller, logger: Logger) -> None:

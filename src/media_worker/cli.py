@@ -21,7 +21,7 @@ from rich.progress import track
 from rich.table import Table
 
 from media_worker import __version__
-from media_worker.app import Components, build_poller, install_signal_handlers, open_components
+from media_worker.app import Components, open_components, run_worker
 from media_worker.config import Settings, SettingsError, load_settings
 from media_worker.errors import MediaWorkerError
 from media_worker.observability.logging import configure_logging, short_error
@@ -88,9 +88,7 @@ def run(
     logger = configure_logging(settings.log_format, settings.log_level)
     try:
         with open_components(settings) as components:
-            poller = build_poller(settings, components, logger, drain=drain)
-            install_signal_handlers(poller, logger)
-            poller.run()
+            run_worker(settings, components, logger, drain=drain)
     except SettingsError as exc:
         typer.echo(f"media-worker: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     max_video_seconds: float = Field(4 * 3600, gt=0)
     job_timeout_seconds: float = Field(600, gt=0)
     shutdown_grace_seconds: float = Field(30, ge=0)
+    reconcile_interval_seconds: float = Field(300, ge=0)
 
     # --- observability ------------------------------------------------------------------
     metrics_port: int | None = Field(None, ge=1, le=65535)
@@ -165,6 +166,12 @@ class Settings(BaseSettings):
     def job_lease_seconds(self) -> int:
         """How long a claim holds a row; the heartbeat renews it like the message's visibility."""
         return self.sqs_visibility_timeout
+
+    @property
+    def stranded_after_seconds(self) -> float:
+        """A PENDING row untouched this long has no message left: longer than the largest
+        retry backoff (15 min) plus a visibility timeout."""
+        return 900 + 2 * self.sqs_visibility_timeout
 
     def redacted_database_url(self) -> str:
         """The database URL with any password replaced, safe to print."""

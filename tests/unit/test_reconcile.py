@@ -1,0 +1,82 @@
+"""The reconciliation sweep, on the embedded adapters."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import structlog
+
+from media_worker.queue.sqlite import SqliteQueue
+from media_worker.reconcile import Reconciler
+from media_worker.repository.port import NewMedia
+from media_worker.repository.sqlite import SqliteMediaRepository
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> SqliteMediaRepository:
+    repo = SqliteMediaRepository(tmp_path / "media.db")
+    repo.migrate()
+    return repo
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> SqliteQueue:
+    return SqliteQueue(tmp_path / "queue.db", visibility_timeout=30)
+
+
+def reconciler(repository: SqliteMediaRepository, queue: SqliteQueue,
+               stranded_after: float) -> Reconciler:
+    return Reconciler(repository, queue, interval_seconds=60,
+                      stranded_after_seconds=stranded_after, logger=structlog.get_logger())
+
+
+def insert(repository: SqliteMediaRepository) -> str:
+    media_id = str(uuid.uuid4())
+    repository.insert(NewMedia(id=media_id, bucket="media", key=f"k/{media_id}"))
+    return media_id
+
+
+def sent_ids(queue: SqliteQueue) -> list[str]:
+    return [json.loads(m.body)["mediaId"] for m in queue.receive(10, 0)]
+
+
+def test_a_long_pending_row_gets_a_new_message(repository, queue) -> None:
+    media_id = insert(repository)
+    time.sleep(0.05)
+    assert reconciler(repository, queue, stranded_after=0.01).sweep() == 1
+    assert sent_ids(queue) == [media_id]
+
+
+def test_a_recent_pending_row_is_left_to_its_own_message(repository, queue) -> None:
+    insert(repository)
+    assert reconciler(repository, queue, stranded_after=600).sweep() == 0
+
+
+def test_a_processing_row_with_a_long_expired_lease_gets_a_new_message(
+    repository, queue
+) -> None:
+    media_id = insert(repository)
+    repository.claim(media_id, lease_seconds=0)
+    time.sleep(0.05)
+    assert reconciler(repository, queue, stranded_after=0.01).sweep() == 1
+    assert sent_ids(queue) == [media_id]
+
+
+def test_a_processing_row_under_a_live_lease_is_left_alone(repository, queue) -> None:
+    media_id = insert(repository)
+    repository.claim(media_id, lease_seconds=600)
+    time.sleep(0.05)
+    assert reconciler(repository, queue, stranded_after=0.01).sweep() == 0
+
+
+def test_finished_rows_are_never_re_sent(repository, queue) -> None:
+    media_id = insert(repository)
+    claim = repository.claim(media_id, lease_seconds=600)
+    assert claim is not None
+    repository.fail(claim, "corrupt")
+    time.sleep(0.05)
+    assert reconciler(repository, queue, stranded_after=0.01).sweep() == 0
