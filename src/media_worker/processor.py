@@ -65,6 +65,10 @@ class ProcessorSettings:
     work_dir: Path | None = None
 
 
+class ClaimLostError(Exception):
+    """Our claim on the row was taken over by another worker while we worked."""
+
+
 def retry_delay(receive_count: int, base: float, cap: float) -> int:
     """Visibility delay before a failed job comes back: exponential in the receive count,
     with full jitter so a burst of failures does not return as a burst.
@@ -120,7 +124,11 @@ class MediaProcessor:
     def _process(self, claim: Claim, message: ReceivedMessage, log: Logger) -> Outcome:
         started = time.monotonic()
         try:
-            thumbnails, metadata = self._render_and_store(claim.record, log)
+            thumbnails, metadata = self._render_and_store(claim, log)
+        except ClaimLostError:
+            log.warning("claim lost while rendering; another worker owns the row now; "
+                        "nothing uploaded")
+            return Outcome.LOST
         except PermanentError as exc:
             return self._fail(claim, message, short_error(exc), log)
         except TransientError as exc:
@@ -132,8 +140,9 @@ class MediaProcessor:
                             started=started, log=log)
 
     def _render_and_store(
-        self, record: MediaRecord, log: Logger
+        self, claim: Claim, log: Logger
     ) -> tuple[list[ThumbnailData], dict[str, Any]]:
+        record = claim.record
         with self._scratch_dir() as scratch:
             original = scratch / "original"
             size = self._download(record, original, log)
@@ -144,6 +153,10 @@ class MediaProcessor:
                 self._settings.output,
             )
             log.debug("rendered", stage="render", seconds=round(time.monotonic() - started, 3))
+        # A worker paused past its lease (a "zombie") must not overwrite what the newer claim
+        # stored: renewing the lease is fenced, so it fails once the claim was taken over.
+        if not self._repository.extend_lease(claim, self._settings.lease_seconds):
+            raise ClaimLostError(claim.media_id)
         thumbnails = self._upload(record.id, result, log)
         return thumbnails, {**result.metadata, "bytes": size}
 

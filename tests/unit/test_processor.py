@@ -220,3 +220,18 @@ def test_redelivered_message_counts_toward_backoff(world: World) -> None:
     world.storage.fail_with = StorageUnavailableError("down")
     world.deliver({"mediaId": media_id}, receive_count=2)
     assert world.queue.visibility["msg-1"] >= 10
+
+
+def test_claim_taken_over_during_render_uploads_nothing(world: World) -> None:
+    media_id = world.pending()
+    original_render = world.engine.render
+
+    def render_then_lose_the_claim(*args: object) -> object:
+        row = world.repository.rows[media_id]
+        world.repository.rows[media_id] = row.model_copy(update={"attempts": row.attempts + 1})
+        return original_render(*args)  # type: ignore[arg-type]
+
+    world.engine.render = render_then_lose_the_claim  # type: ignore[method-assign]
+    assert world.deliver({"mediaId": media_id}) is Outcome.LOST
+    assert world.storage.list_keys("media", "thumbnails/") == []
+    assert world.queue.deleted == []
