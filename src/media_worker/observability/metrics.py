@@ -1,0 +1,224 @@
+"""Prometheus metrics of one worker process.
+
+`WorkerMetrics` owns its own `CollectorRegistry` instead of prometheus_client's process-wide
+default: the composition root creates one per worker, and tests create many side by side
+without "Duplicated timeseries" errors or counts leaking from one test into the next.
+
+The methods take plain strings and numbers so the processor and poller never import
+prometheus_client, and label values are normalised here (an unexpected media kind becomes
+`unknown`) so a caller cannot blow up the number of series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
+
+from media_worker.queue.port import QueueDepth
+
+PREFIX: Final = "media_worker_"
+
+OUTCOMES: Final = (
+    "ready", "failed_permanent", "failed_transient", "retry", "skipped", "held", "lost", "poison",
+)
+KINDS: Final = ("image", "video", "unknown")
+STAGES: Final = ("claim", "download", "render", "upload", "finish")
+QUEUE_STATES: Final = ("visible", "in_flight", "delayed", "dead_letter")
+DEPENDENCIES: Final = ("queue", "storage", "database")
+
+# A whole job: a small image in well under a second, a long video near JOB_TIMEOUT_SECONDS.
+JOB_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
+# A stage: claim and finish are single SQL statements (milliseconds), render can take minutes.
+STAGE_BUCKETS: Final = (0.005, 0.01, 0.025, *JOB_BUCKETS)
+
+
+class WorkerMetrics:
+    """Every metric the worker exports, registered on a private registry."""
+
+    def __init__(self, thumbnail_sizes: Iterable[str] = ()) -> None:
+        """`thumbnail_sizes` pre-creates `thumbnails_total{size}` at 0 for the configured sizes,
+        so `rate()` sees the first increment instead of a series appearing out of nowhere."""
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._exposed = _WithoutCreated(self.registry)
+        self._define_job_metrics()
+        self._define_queue_metrics()
+        self._precreate(thumbnail_sizes)
+
+    # --- definitions ---------------------------------------------------------------------
+    def _define_job_metrics(self) -> None:
+        registry = self.registry
+        self._jobs = Counter(f"{PREFIX}jobs", "Deliveries handled, by outcome.",
+                             ["outcome"], registry=registry)
+        self._job_seconds = Histogram(
+            f"{PREFIX}job_duration_seconds", "Wall-clock time of one job, by media kind.",
+            ["kind"], buckets=JOB_BUCKETS, registry=registry)
+        self._stage_seconds = Histogram(
+            f"{PREFIX}stage_duration_seconds", "Time spent in one stage of a job.",
+            ["stage", "kind"], buckets=STAGE_BUCKETS, registry=registry)
+        self._input_bytes = Counter(f"{PREFIX}input_bytes", "Bytes of originals downloaded.",
+                                    registry=registry)
+        self._output_bytes = Counter(f"{PREFIX}output_bytes", "Bytes of thumbnails uploaded.",
+                                     registry=registry)
+        self._thumbnails = Counter(f"{PREFIX}thumbnails", "Thumbnails stored, by size name.",
+                                   ["size"], registry=registry)
+        self._in_flight = Gauge(f"{PREFIX}jobs_in_flight", "Jobs being processed right now.",
+                                registry=registry)
+        self._retries = Counter(f"{PREFIX}retries",
+                                "Transient failures handed back to the queue for a later try.",
+                                registry=registry)
+        self._engine_errors = Counter(f"{PREFIX}engine_errors",
+                                      "Rendering errors, by exception class.", ["error"],
+                                      registry=registry)
+
+    def _define_queue_metrics(self) -> None:
+        registry = self.registry
+        self._queue_messages = Gauge(f"{PREFIX}queue_messages",
+                                     "Approximate messages in the queue, by state.", ["state"],
+                                     registry=registry)
+        self._oldest_age = Gauge(f"{PREFIX}queue_oldest_message_age_seconds",
+                                 "Age of the oldest waiting job (NaN when unknown).",
+                                 registry=registry)
+        self._oldest_age.set(math.nan)
+        self._dependency_up = Gauge(f"{PREFIX}dependency_up",
+                                    "1 when the last readiness check of a dependency passed.",
+                                    ["dependency"], registry=registry)
+
+    def _precreate(self, sizes: Iterable[str]) -> None:
+        # Counters only: a gauge at 0 would claim "queue empty" or "database down" before
+        # anyone has looked.
+        for outcome in OUTCOMES:
+            self._jobs.labels(outcome=outcome)
+        for size in sizes:
+            self._thumbnails.labels(size=size)
+
+    # --- jobs ----------------------------------------------------------------------------
+    def job_finished(self, outcome: str, kind: str | None, seconds: float) -> None:
+        """Count one delivery by its outcome and time it under its media kind."""
+        self._jobs.labels(outcome=str(outcome)).inc()
+        self._job_seconds.labels(kind=_kind(kind)).observe(max(seconds, 0.0))
+
+    def stage_finished(self, stage: str, kind: str | None, seconds: float) -> None:
+        """Time one stage (claim, download, render, upload, finish) of a job."""
+        self._stage_seconds.labels(stage=stage, kind=_kind(kind)).observe(max(seconds, 0.0))
+
+    def add_input_bytes(self, n: int) -> None:
+        """Bytes of an original that was downloaded."""
+        self._input_bytes.inc(max(n, 0))
+
+    def add_output_bytes(self, n: int) -> None:
+        """Bytes of a thumbnail that was uploaded."""
+        self._output_bytes.inc(max(n, 0))
+
+    def thumbnail_stored(self, size: str) -> None:
+        """One thumbnail of the named size was uploaded."""
+        self._thumbnails.labels(size=size).inc()
+
+    def in_flight(self, delta: int) -> None:
+        """Move the in-flight gauge by `delta` (+1 when a job starts, -1 when it ends)."""
+        self._in_flight.inc(delta)
+
+    @contextmanager
+    def tracking_in_flight(self) -> Iterator[None]:
+        """Count a job as in flight for the duration of the block, even if it raises."""
+        self._in_flight.inc()
+        try:
+            yield
+        finally:
+            self._in_flight.dec()
+
+    def retry(self) -> None:
+        """A transient failure sent the job back to the queue."""
+        self._retries.inc()
+
+    def engine_error(self, error: str | BaseException) -> None:
+        """A render failed; labelled by exception class name (e.g. CorruptMediaError)."""
+        name = error if isinstance(error, str) else type(error).__name__
+        self._engine_errors.labels(error=name).inc()
+
+    # --- queue and dependencies ----------------------------------------------------------
+    def set_queue_depth(
+        self,
+        visible: int,
+        in_flight: int,
+        delayed: int = 0,
+        dead_letter: int | None = None,
+        oldest_age_seconds: float | None = None,
+    ) -> None:
+        """Record the queue's approximate counts (as `QueueDepth` carries them).
+
+        An unknown dead-letter count removes that series rather than reporting 0, and an
+        unknown oldest age is NaN, so alerts never fire on a number nobody measured."""
+        self._queue_messages.labels(state="visible").set(visible)
+        self._queue_messages.labels(state="in_flight").set(in_flight)
+        self._queue_messages.labels(state="delayed").set(delayed)
+        if dead_letter is None:
+            self._forget_dead_letter()
+        else:
+            self._queue_messages.labels(state="dead_letter").set(dead_letter)
+        self._oldest_age.set(math.nan if oldest_age_seconds is None else oldest_age_seconds)
+
+    def observe_queue(self, depth: QueueDepth, oldest_age_seconds: float | None = None) -> None:
+        """`set_queue_depth` from what `MessageQueue.depth()` returns."""
+        self.set_queue_depth(depth.visible, depth.in_flight, depth.delayed, depth.dead_letter,
+                             oldest_age_seconds)
+
+    def _forget_dead_letter(self) -> None:
+        with suppress(KeyError):  # never set yet
+            self._queue_messages.remove("dead_letter")
+
+    def set_dependency(self, name: str, up: bool) -> None:
+        """Record whether a dependency (queue, storage, database) answered its last check."""
+        self._dependency_up.labels(dependency=name).set(1 if up else 0)
+
+    # --- exposition ----------------------------------------------------------------------
+    @property
+    def content_type(self) -> str:
+        """Content type of `render()`: the classic text format every Prometheus parses."""
+        return CONTENT_TYPE_PLAIN_0_0_4
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text exposition format."""
+        return generate_latest(self._exposed)
+
+    def render_for(self, accept: str | None) -> tuple[bytes, str]:
+        """Body and content type negotiated from a scraper's Accept header (OpenMetrics when
+        asked for, else the classic text format), as prometheus_client's own server does."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self._exposed), content_type
+
+    def metric_names(self) -> frozenset[str]:
+        """Every sample name this registry can expose (`…_total`, `…_bucket`, …), for checking
+        dashboards and docs against what the worker really serves."""
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
+                    "gauge": ("",)}
+        return frozenset(
+            family.name + suffix
+            for family in self.registry.collect()
+            for suffix in suffixes.get(family.type, ("",))
+        )
+
+
+def _kind(kind: str | None) -> str:
+    return kind if kind in KINDS else "unknown"
+
+
+class _WithoutCreated:
+    """The registry without its `…_created` samples.
+
+    prometheus_client adds a creation-timestamp sample to every counter and histogram child;
+    in the classic text format each becomes one more gauge series that no dashboard or alert
+    here reads, doubling what Prometheus stores for this worker."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            trimmed = Metric(family.name, family.documentation, family.type, family.unit)
+            trimmed.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield trimmed
