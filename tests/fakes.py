@@ -180,6 +180,9 @@ class FakeRepository:
              **_window: datetime | None) -> list[MediaRecord]:
         return [r for r in self.rows.values() if status is None or r.status is status][:limit]
 
+    def oldest_created_at(self, status: MediaStatus) -> datetime | None:
+        return None
+
     def requeue(self, media_id: str) -> bool:
         row = self.rows.get(media_id)
         if row is None or row.status is not MediaStatus.FAILED:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -16,7 +16,10 @@ from types import FrameType
 
 from media_worker.config import EngineKind, Settings, SettingsError
 from media_worker.engines.port import OutputSpec, ThumbnailEngine
+from media_worker.observability.health import HealthServer
 from media_worker.observability.logging import Logger
+from media_worker.observability.metrics import WorkerMetrics
+from media_worker.observability.queue_gauge import QueueGauge
 from media_worker.poller import PollerSettings, QueuePoller
 from media_worker.processor import MediaProcessor, ProcessorSettings
 from media_worker.queue.port import MessageQueue
@@ -165,7 +168,8 @@ def poller_settings(settings: Settings, *, drain: bool) -> PollerSettings:
 
 
 def build_poller(
-    settings: Settings, components: Components, logger: Logger, *, drain: bool
+    settings: Settings, components: Components, logger: Logger, *, drain: bool,
+    metrics: WorkerMetrics | None = None,
 ) -> QueuePoller:
     processor = MediaProcessor(
         repository=components.repository,
@@ -174,6 +178,7 @@ def build_poller(
         queue=components.queue,
         settings=processor_settings(settings),
         logger=logger,
+        metrics=metrics,
     )
     return QueuePoller(
         queue=components.queue,
@@ -186,22 +191,39 @@ def build_poller(
 
 def run_worker(settings: Settings, components: Components, logger: Logger, *,
                drain: bool) -> QueuePoller:
-    """Run the poller (and, unless draining, the reconciliation sweep) until it stops."""
-    poller = build_poller(settings, components, logger, drain=drain)
+    """Run the poller until it stops, with its companions: the metrics and health server (when
+    METRICS_PORT is set), the queue gauge, and (unless draining) the reconciliation sweep."""
+    metrics = WorkerMetrics(size.name for size in settings.thumbnail_sizes)
+    poller = build_poller(settings, components, logger, drain=drain, metrics=metrics)
     install_signal_handlers(poller, logger)
-    reconciler = None
-    if settings.reconcile_interval_seconds > 0 and not drain:
-        reconciler = Reconciler(components.repository, components.queue,
-                                interval_seconds=settings.reconcile_interval_seconds,
-                                stranded_after_seconds=settings.stranded_after_seconds,
-                                logger=logger)
-        reconciler.start()
-    try:
+    with ExitStack() as stack:
+        if settings.metrics_port is not None:
+            server = HealthServer(settings.metrics_port, metrics,
+                                  readiness_checks(settings, components), logger=logger)
+            server.start()
+            stack.callback(server.stop)
+            gauge = QueueGauge(components.queue, components.repository, metrics)
+            gauge.start()
+            stack.callback(gauge.stop)
+        if settings.reconcile_interval_seconds > 0 and not drain:
+            reconciler = Reconciler(components.repository, components.queue,
+                                    interval_seconds=settings.reconcile_interval_seconds,
+                                    stranded_after_seconds=settings.stranded_after_seconds,
+                                    logger=logger)
+            reconciler.start()
+            stack.callback(reconciler.stop)
         poller.run()
-    finally:
-        if reconciler is not None:
-            reconciler.stop()
     return poller
+
+
+def readiness_checks(settings: Settings, components: Components) -> dict[str, Callable[[], object]]:
+    """What /readyz asks: can the worker reach its queue, its storage and its database?"""
+    return {
+        "queue": components.queue.depth,
+        "storage": partial(components.storage.exists, settings.minio_bucket,
+                           ".media-worker-readiness-probe"),
+        "database": partial(components.repository.get, "readiness-probe"),
+    }
 
 
 def install_signal_handlers(poller: QueuePoller, logger: Logger) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -27,6 +29,17 @@ class InFlightJob:
     started: float = field(default_factory=time.monotonic)
     claim: Claim | None = None
     finished: threading.Event = field(default_factory=threading.Event)
+    kind: str | None = None  # image or video, once the engine has seen the bytes
+    stages: dict[str, float] = field(default_factory=dict)  # stage → seconds
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent inside the block to `stage`."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - started
 
     @property
     def age_seconds(self) -> float:

@@ -35,8 +35,7 @@ class Stats:
 
 def gather_stats(repository: MediaRepository, queue: MessageQueue, failures: int = 10) -> Stats:
     """Counts by status, queue depth, age of the oldest waiting row, the latest failures."""
-    pending = repository.list(MediaStatus.PENDING, limit=1_000_000)
-    oldest = min((r.created_at for r in pending if r.created_at), default=None)
+    oldest = repository.oldest_created_at(MediaStatus.PENDING)
     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else None
     return Stats(
         counts=repository.count_by_status(),

@@ -24,12 +24,14 @@ from typing import Any
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
 from media_worker.errors import (
     LimitExceededError,
+    MediaWorkerError,
     PermanentError,
     QueueUnavailableError,
     TransientError,
 )
 from media_worker.jobs import InFlightJob, PoisonMessageError, parse_message
 from media_worker.observability.logging import Logger, short_error
+from media_worker.observability.metrics import WorkerMetrics
 from media_worker.queue.port import MessageQueue, ReceivedMessage
 from media_worker.repository.port import Claim, MediaRepository
 from media_worker.storage.port import ObjectStorage
@@ -40,13 +42,23 @@ class Outcome(StrEnum):
     """What became of one delivery."""
 
     READY = "ready"  # thumbnails stored, row READY, message deleted
-    FAILED = "failed"  # permanent failure or attempts spent: row FAILED, message deleted
+    FAILED = "failed"  # permanent failure: row FAILED, message deleted
+    GAVE_UP = "gave_up"  # transient failures until MAX_ATTEMPTS: row FAILED, message deleted
     RETRY = "retry"  # transient failure: row PENDING (when reachable), message kept
     DEFERRED = "deferred"  # the database was unreachable before a claim: message kept
     SKIPPED = "skipped"  # missing row or already finished: message deleted
     HELD = "held"  # another worker holds a live lease: message left alone
     LOST = "lost"  # our claim was taken over while we worked: nothing written
     POISON = "poison"  # unusable message: dead-lettered or deleted
+
+
+# The `outcome` label of media_worker_jobs_total for each outcome.
+METRIC_OUTCOMES = {
+    Outcome.READY: "ready", Outcome.FAILED: "failed_permanent",
+    Outcome.GAVE_UP: "failed_transient", Outcome.RETRY: "retry", Outcome.DEFERRED: "retry",
+    Outcome.SKIPPED: "skipped", Outcome.HELD: "held", Outcome.LOST: "lost",
+    Outcome.POISON: "poison",
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,7 @@ class MediaProcessor:
         queue: MessageQueue,
         settings: ProcessorSettings,
         logger: Logger,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._repository = repository
         self._storage = storage
@@ -98,9 +111,17 @@ class MediaProcessor:
         self._queue = queue
         self._settings = settings
         self._log = logger
+        self._metrics = metrics or WorkerMetrics()
 
     def handle(self, job: InFlightJob) -> Outcome:
         """Run one delivery through the status machine; never raises."""
+        started = time.monotonic()
+        with self._metrics.tracking_in_flight():
+            outcome = self._handle(job)
+        self._record(job, outcome, time.monotonic() - started)
+        return outcome
+
+    def _handle(self, job: InFlightJob) -> Outcome:
         message = job.message
         log = self._log.bind(messageId=message.message_id, receiveCount=message.receive_count)
         try:
@@ -109,7 +130,8 @@ class MediaProcessor:
             return self._poison(message, str(exc), log)
         log = log.bind(mediaId=request.media_id, jobId=request.job_id)
         try:
-            claim = self._repository.claim(request.media_id, self._settings.lease_seconds)
+            with job.timed("claim"):
+                claim = self._repository.claim(request.media_id, self._settings.lease_seconds)
         except TransientError as exc:
             log.warning("claim failed, will retry", error=short_error(exc))
             self._hide(message, log)
@@ -117,14 +139,20 @@ class MediaProcessor:
         if claim is None:
             return self._not_claimed(request.media_id, message, log)
         job.claim = claim
-        log = log.bind(attempt=claim.attempt)
-        return self._process(claim, message, log)
+        return self._process(job, claim, log.bind(attempt=claim.attempt))
+
+    def _record(self, job: InFlightJob, outcome: Outcome, seconds: float) -> None:
+        self._metrics.job_finished(METRIC_OUTCOMES[outcome], job.kind, seconds)
+        for stage, stage_seconds in job.stages.items():
+            self._metrics.stage_finished(stage, job.kind, stage_seconds)
+        if outcome in (Outcome.RETRY, Outcome.DEFERRED):
+            self._metrics.retry()
 
     # --- the happy path ---------------------------------------------------------------------
-    def _process(self, claim: Claim, message: ReceivedMessage, log: Logger) -> Outcome:
-        started = time.monotonic()
+    def _process(self, job: InFlightJob, claim: Claim, log: Logger) -> Outcome:
+        message = job.message
         try:
-            thumbnails, metadata = self._render_and_store(claim, log)
+            thumbnails, metadata = self._render_and_store(job, claim, log)
         except ClaimLostError:
             log.warning("claim lost while rendering; another worker owns the row now; "
                         "nothing uploaded")
@@ -136,44 +164,49 @@ class MediaProcessor:
         except Exception as exc:  # a bug or an unmapped library error: bounded by attempts
             log.exception("unexpected error")
             return self._retry(claim, message, f"internal error: {short_error(exc)}", log)
-        return self._finish(claim, message, thumbnails=thumbnails, metadata=metadata,
-                            started=started, log=log)
+        with job.timed("finish"):
+            return self._finish(job, claim, thumbnails=thumbnails, metadata=metadata, log=log)
 
     def _render_and_store(
-        self, claim: Claim, log: Logger
+        self, job: InFlightJob, claim: Claim, log: Logger
     ) -> tuple[list[ThumbnailData], dict[str, Any]]:
         record = claim.record
         with self._scratch_dir() as scratch:
             original = scratch / "original"
-            size = self._download(record, original, log)
-            started = time.monotonic()
-            result = self._engine.render(
-                SourceMedia(path=original, bucket=record.bucket, key=record.key),
-                self._settings.sizes,
-                self._settings.output,
-            )
-            log.debug("rendered", stage="render", seconds=round(time.monotonic() - started, 3))
+            with job.timed("download"):
+                size = self._download(record, original, log)
+            with job.timed("render"):
+                result = self._render(SourceMedia(original, record.bucket, record.key))
+            job.kind = str(result.metadata.get("kind") or "unknown")
+            log.debug("rendered", stage="render", kind=job.kind,
+                      seconds=round(job.stages["render"], 3))
         # A worker paused past its lease (a "zombie") must not overwrite what the newer claim
         # stored: renewing the lease is fenced, so it fails once the claim was taken over.
         if not self._repository.extend_lease(claim, self._settings.lease_seconds):
             raise ClaimLostError(claim.media_id)
-        thumbnails = self._upload(record.id, result, log)
+        with job.timed("upload"):
+            thumbnails = self._upload(record.id, result, log)
         return thumbnails, {**result.metadata, "bytes": size}
 
+    def _render(self, source: SourceMedia) -> RenderResult:
+        try:
+            return self._engine.render(source, self._settings.sizes, self._settings.output)
+        except MediaWorkerError as exc:
+            self._metrics.engine_error(exc)
+            raise
+
     def _download(self, record: MediaRecord, destination: Path, log: Logger) -> int:
-        started = time.monotonic()
         size = self._storage.size(record.bucket, record.key)
         if size > self._settings.max_input_bytes:
             raise LimitExceededError(
                 f"original is {size} bytes, over the limit of {self._settings.max_input_bytes}"
             )
         written = self._storage.download(record.bucket, record.key, destination)
-        log.debug("downloaded", stage="download", bytes=written,
-                  seconds=round(time.monotonic() - started, 3))
+        self._metrics.add_input_bytes(written)
+        log.debug("downloaded", stage="download", bytes=written)
         return written
 
     def _upload(self, media_id: str, result: RenderResult, log: Logger) -> list[ThumbnailData]:
-        started = time.monotonic()
         bucket = self._settings.thumbnail_bucket
         stored = []
         for thumb in result.thumbnails:
@@ -181,35 +214,36 @@ class MediaProcessor:
                 media_id=media_id, size=thumb.size.name, ext=_extension(thumb.format)
             )
             self._storage.upload(bucket, key, thumb.data, thumb.mime_type)
+            self._metrics.thumbnail_stored(thumb.size.name)
+            self._metrics.add_output_bytes(len(thumb.data))
             stored.append(ThumbnailData(
                 size=thumb.size.name, width=thumb.width, height=thumb.height,
                 format=thumb.format, mime_type=thumb.mime_type, bucket=bucket, key=key,
                 bytes=len(thumb.data),
             ))
-        log.debug("uploaded", stage="upload", count=len(stored),
-                  seconds=round(time.monotonic() - started, 3))
+        log.debug("uploaded", stage="upload", count=len(stored))
         return stored
 
     def _finish(
         self,
+        job: InFlightJob,
         claim: Claim,
-        message: ReceivedMessage,
         *,
         thumbnails: list[ThumbnailData],
         metadata: dict[str, Any],
-        started: float,
         log: Logger,
     ) -> Outcome:
         try:
             completed = self._repository.complete(claim, thumbnails, metadata)
         except TransientError as exc:
-            return self._retry(claim, message, short_error(exc), log)
+            return self._retry(claim, job.message, short_error(exc), log)
         if not completed:
             log.warning("claim lost before finishing; another worker owns the row now")
             return Outcome.LOST
-        self._delete(message, log)
-        log.info("ready", stage="finish", thumbnails=len(thumbnails),
-                 seconds=round(time.monotonic() - started, 3))
+        self._delete(job.message, log)
+        log.info("ready", stage="finish", kind=job.kind, thumbnails=len(thumbnails),
+                 seconds=round(time.monotonic() - job.started, 3),
+                 stages={stage: round(seconds, 3) for stage, seconds in job.stages.items()})
         return Outcome.READY
 
     # --- the other branches ---------------------------------------------------------------
@@ -240,7 +274,8 @@ class MediaProcessor:
         self._delete(message, log)
         return Outcome.SKIPPED
 
-    def _fail(self, claim: Claim, message: ReceivedMessage, error: str, log: Logger) -> Outcome:
+    def _fail(self, claim: Claim, message: ReceivedMessage, error: str, log: Logger, *,
+              gave_up: bool = False) -> Outcome:
         log.warning("failed permanently", error=error)
         try:
             failed = self._repository.fail(claim, error)
@@ -253,13 +288,12 @@ class MediaProcessor:
             log.warning("claim lost before recording the failure")
             return Outcome.LOST
         self._delete(message, log)
-        return Outcome.FAILED
+        return Outcome.GAVE_UP if gave_up else Outcome.FAILED
 
     def _retry(self, claim: Claim, message: ReceivedMessage, error: str, log: Logger) -> Outcome:
         if claim.attempt >= self._settings.max_attempts:
-            return self._fail(
-                claim, message, f"gave up after {claim.attempt} attempts: {error}", log
-            )
+            return self._fail(claim, message, f"gave up after {claim.attempt} attempts: {error}",
+                              log, gave_up=True)
         log.warning("transient failure, will retry", error=error)
         try:
             released = self._repository.release(claim, error)

@@ -279,3 +279,16 @@ def test_requeue_turns_a_failed_row_into_a_fresh_pending_one(
 def test_requeue_leaves_rows_that_are_not_failed(repository: MediaRepository) -> None:
     assert not repository.requeue(insert(repository))
     assert not repository.requeue("no-such-id")
+
+
+def test_oldest_created_at_is_that_of_the_oldest_row_of_a_status(
+    repository: MediaRepository,
+) -> None:
+    assert repository.oldest_created_at(MediaStatus.PENDING) is None
+    first = insert(repository)
+    time.sleep(0.01)
+    insert(repository)
+    oldest = repository.oldest_created_at(MediaStatus.PENDING)
+    record = repository.get(first)
+    assert record is not None
+    assert oldest == record.created_at

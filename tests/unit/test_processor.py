@@ -163,7 +163,7 @@ def test_transient_failure_after_the_last_attempt_fails_for_good(world: World) -
     media_id = world.pending()
     world.storage.fail_with = StorageUnavailableError("storage unreachable")
     outcomes = [world.deliver({"mediaId": media_id}, receive_count=n) for n in (1, 2, 3)]
-    assert outcomes == [Outcome.RETRY, Outcome.RETRY, Outcome.FAILED]
+    assert outcomes == [Outcome.RETRY, Outcome.RETRY, Outcome.GAVE_UP]
     row = world.repository.rows[media_id]
     assert row.status is MediaStatus.FAILED
     assert row.error == "gave up after 3 attempts: storage unreachable"

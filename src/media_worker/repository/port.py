@@ -90,6 +90,10 @@ class MediaRepository(Protocol):
         """Rows, most recently updated first, optionally of one status and updated in a window."""
         ...
 
+    def oldest_created_at(self, status: MediaStatus) -> datetime | None:
+        """When the oldest row of `status` was created (queue-age metric), or None."""
+        ...
+
     def requeue(self, media_id: str) -> bool:
         """FAILED → PENDING with attempts reset, for an operator's retry; False if not FAILED."""
         ...

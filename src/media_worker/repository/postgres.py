@@ -26,6 +26,7 @@ from media_worker.errors import RepositoryUnavailableError
 from media_worker.observability.logging import short_error
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.rows import (
+    as_utc,
     checked_table_name,
     migration_sql,
     record_from_row,
@@ -159,6 +160,12 @@ class PostgresMediaRepository:
                                  "after": _naive_utc(updated_after),
                                  "before": _naive_utc(updated_before)})
         return [record_from_row(row) for row in rows]
+
+    def oldest_created_at(self, status: MediaStatus) -> datetime | None:
+        query = sql.SQL('SELECT min("createdAt") AS oldest FROM {t} WHERE "status" = %(s)s'
+                        ).format(t=self._table)
+        row = self._one(query, {"s": status.value})
+        return as_utc(row["oldest"]) if row else None
 
     def requeue(self, media_id: str) -> bool:
         query = sql.SQL(

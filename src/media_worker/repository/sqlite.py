@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from media_worker.errors import RepositoryUnavailableError
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.rows import (
+    as_utc,
     checked_table_name,
     migration_sql,
     record_from_row,
@@ -135,6 +136,11 @@ class SqliteMediaRepository:
              "after": timestamp(updated_after) if updated_after else None,
              "before": timestamp(updated_before) if updated_before else None})
         return [record_from_row(row) for row in rows]
+
+    def oldest_created_at(self, status: MediaStatus) -> datetime | None:
+        row = self._one(f'SELECT min("createdAt") AS oldest FROM {self._table} '
+                        'WHERE "status" = :s', {"s": status.value})
+        return as_utc(row["oldest"]) if row else None
 
     def requeue(self, media_id: str) -> bool:
         query = (f"UPDATE {self._table} SET \"status\" = 'PENDING', \"attempts\" = 0, "
