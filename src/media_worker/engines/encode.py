@@ -1,6 +1,6 @@
 """From one decoded picture to every thumbnail size, encoded without metadata.
 
-Shared by still images and video frames: the largest size is made first, then each smaller
+Shared by still images and video frames: the largest thumbnail is made first, then each other
 size is derived from it (never from the full-size original again), and every output is stripped
 of EXIF/XMP/IPTC so no GPS position or camera serial leaves the worker.
 """
@@ -23,9 +23,33 @@ MIME_TYPES = {
 }
 
 
-def largest_first(sizes: list[ThumbnailSize]) -> list[ThumbnailSize]:
-    """Sizes ordered by box area, largest first, so each can be derived from a bigger one."""
-    return sorted(sizes, key=lambda size: size.width * size.height, reverse=True)
+def scale_for(width: int, height: int, size: ThumbnailSize) -> float:
+    """The factor that fits a `width`x`height` picture in the box, never above 1 (no upscaling)."""
+    return min(size.width / width, size.height / height, 1.0)
+
+
+def largest_box(width: int, height: int, sizes: list[ThumbnailSize]) -> ThumbnailSize:
+    """The box giving this picture its biggest thumbnail. Judged by the scale it yields, not by
+    the box's area: a wide 1000x100 box makes a smaller square thumbnail than a 300x300 box."""
+    return max(sizes, key=lambda size: scale_for(width, height, size))
+
+
+def render_from_image(
+    image: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec
+) -> list[RenderedThumbnail]:
+    """Thumbnails of a fully decoded, upright sRGB picture (Pillow decodes, video frames)."""
+    box = largest_box(image.width, image.height, sizes)
+    largest = image.thumbnail_image(box.width, height=box.height, size="down")
+    return render_sizes(largest, sizes, output)
+
+
+def render_sizes(
+    largest: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec
+) -> list[RenderedThumbnail]:
+    """Encode `largest` (already fitted to the box that yields the biggest thumbnail) and derive
+    the other sizes from it. Returns thumbnails in the order of `sizes`."""
+    base = to_srgb8(largest).copy_memory()  # decoded once; every size reads this buffer
+    return [encode(fit(base, size), size, output) for size in sizes]
 
 
 def to_srgb8(image: pyvips.Image) -> pyvips.Image:
@@ -36,21 +60,6 @@ def to_srgb8(image: pyvips.Image) -> pyvips.Image:
     if image.format != "uchar":
         image = image.cast("uchar")
     return image
-
-
-def render_sizes(
-    largest: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec
-) -> list[RenderedThumbnail]:
-    """Encode `largest` (already fitted to the biggest box) and derive the smaller sizes from it.
-
-    Returns thumbnails in the order of `sizes`."""
-    ordered = largest_first(sizes)
-    base = to_srgb8(largest).copy_memory()  # decoded once; every size reads this buffer
-    rendered: dict[str, RenderedThumbnail] = {}
-    for size in ordered:
-        image = fit(base, size)
-        rendered[size.name] = encode(image, size, output)
-    return [rendered[size.name] for size in sizes]
 
 
 def fit(image: pyvips.Image, size: ThumbnailSize) -> pyvips.Image:

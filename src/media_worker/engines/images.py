@@ -1,30 +1,47 @@
-"""Still images: libvips with shrink-on-load, and Pillow/pillow-heif where libvips has no
-loader in pyvips-binary (HEIC/HEVC, BMP, ICO, animated AVIF).
+"""Still images: libvips with shrink-on-load, and Pillow (+ pillow-heif) where libvips has no
+loader in pyvips-binary (HEIC/HEVC, BMP, ICO, animated AVIF) or gives up on damaged data.
 
 libvips' `thumbnail` reads only as much of the file as the largest box needs (JPEG DCT
-scaling, WebP/HEIF scaled decode), applies the EXIF orientation and converts an embedded ICC
-profile to sRGB, all in one pass.
+scaling, WebP/HEIF scaled decode, SVG rendered at the target scale), applies the EXIF
+orientation and, with `export_profile="srgb"`, converts an embedded ICC profile (or CMYK) to
+sRGB in the same pass. Without that option libvips keeps the source profile, and once
+metadata is stripped the pixels would be shown as sRGB with the wrong colours.
 """
 
 from __future__ import annotations
 
+import io
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pyvips
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps
 
-from media_worker.engines.encode import largest_first, render_sizes
+from media_worker.engines.encode import largest_box, render_from_image, render_sizes
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.sniff import MediaType
-from media_worker.errors import CorruptMediaError, LimitExceededError, UnsupportedMediaError
+from media_worker.errors import (
+    CorruptMediaError,
+    LimitExceededError,
+    MediaWorkerError,
+    UnsupportedMediaError,
+)
 from media_worker.types import ThumbnailSize
 
 # Formats the libvips build of pyvips-binary loads itself.
-VIPS_FORMATS = {"jpeg", "png", "gif", "webp", "tiff", "avif", "svg"}
-# Formats decoded by Pillow (pillow-heif registers HEIC/HEIF with it).
-PILLOW_FORMATS = {"heic", "bmp", "ico"}
-_ORIENTATION_SWAPS = {5, 6, 7, 8}
+VIPS_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "tiff", "avif", "svg"})
+# Pillow's name for each format it may decode: the only one `Image.open` is allowed to try,
+# so the bytes are never handed to a decoder the sniffer did not choose.
+PILLOW_NAMES = {
+    "heic": "HEIF", "bmp": "BMP", "ico": "ICO", "avif": "AVIF", "jxl": "JXL",
+    "jpeg": "JPEG", "png": "PNG", "gif": "GIF", "tiff": "TIFF", "webp": "WEBP",
+}
+# Where libvips fails, Pillow may still recover a picture: libjpeg gives up on some damaged
+# scans (restart markers out of order) that Pillow decodes. Only for mature Pillow decoders.
+_SECOND_CHANCE = frozenset({"jpeg", "png", "gif", "avif"})
+_ORIENTATION_SWAPS = frozenset({5, 6, 7, 8})
+_EXIF_ORIENTATION = 0x0112
 
 
 def render_image(
@@ -32,19 +49,27 @@ def render_image(
     *, max_pixels: int,
 ) -> RenderResult:
     """Thumbnails and metadata of a still image."""
-    if media_type.format == "jxl":
+    if media_type.format == "jxl" and not _jxl_plugin_loaded():
         raise UnsupportedMediaError(
-            "unsupported media type: JPEG XL (no JPEG XL decoder is installed)")
-    if media_type.format in VIPS_FORMATS:
-        try:
-            return _render_with_vips(path, media_type, sizes, output, max_pixels)
-        except pyvips.Error as exc:
-            if media_type.format != "avif":
-                raise CorruptMediaError(_vips_message(exc, media_type, path)) from None
-            # Animated AVIF (avis) has no libvips loader here: Pillow decodes it.
-    if media_type.format in PILLOW_FORMATS | {"avif"}:
+            "JPEG XL is not supported: no JPEG XL decoder is installed (pillow-jxl-plugin)")
+    if not _libvips_loads(media_type):
         return _render_with_pillow(path, media_type, sizes, output, max_pixels)
-    raise UnsupportedMediaError(f"unsupported media type: {media_type.format}")
+    try:
+        return _render_with_vips(path, media_type, sizes, output, max_pixels)
+    except pyvips.Error as exc:
+        vips_failure = CorruptMediaError(decode_error(media_type, _vips_detail(exc), path))
+        vips_said_why = bool((exc.detail or "").strip())
+    if media_type.format not in _SECOND_CHANCE:
+        raise vips_failure
+    try:
+        return _render_with_pillow(path, media_type, sizes, output, max_pixels)
+    except CorruptMediaError as pillow_failure:
+        raise (vips_failure if vips_said_why else pillow_failure) from None
+
+
+def _libvips_loads(media_type: MediaType) -> bool:
+    # An AVIF image *sequence* (brand avis) has no libvips loader in pyvips-binary.
+    return media_type.format in VIPS_FORMATS and media_type.brand != "avis"
 
 
 # --- libvips -------------------------------------------------------------------------------
@@ -52,41 +77,65 @@ def _render_with_vips(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
     max_pixels: int,
 ) -> RenderResult:
-    header = pyvips.Image.new_from_file(str(path), access="sequential")
-    _check_pixels(header.width, header.height, max_pixels)
+    source = _vips_source(path, media_type)
+    header = _vips_header(source)
+    if media_type.format != "svg":  # a vector is rasterised at thumbnail size, not its own
+        check_pixels(header.width, header.height, max_pixels)
     orientation = _orientation(header)
-    box = largest_first(sizes)[0]
-    largest = pyvips.Image.thumbnail(str(path), box.width, height=box.height, size="down",
-                                     fail_on="none")
-    thumbnails = render_sizes(largest, sizes, output)
     width, height = header.width, header.height
     if orientation in _ORIENTATION_SWAPS:
         width, height = height, width
-    metadata = _metadata(media_type, width, height, orientation=orientation,
-                         has_alpha=bool(header.hasalpha()), pages=_pages(header))
+    box = largest_box(width, height, sizes)
+    options = {"height": box.height, "size": "down", "export_profile": "srgb"}
+    if isinstance(source, bytes):
+        largest = pyvips.Image.thumbnail_buffer(source, box.width, **options)
+    else:
+        largest = pyvips.Image.thumbnail(source, box.width, fail_on="none", **options)
+    thumbnails = render_sizes(largest, sizes, output)
+    metadata = image_metadata(media_type, width, height, orientation=orientation,
+                              has_alpha=bool(header.hasalpha()), pages=_pages(header))
     return RenderResult(thumbnails, metadata)
 
 
+def _vips_source(path: Path, media_type: MediaType) -> str | bytes:
+    """SVG is loaded from memory: from a file, librsvg would also read the files it links to
+    (`<image href="secret.png">` next to it), and a thumbnail could show them."""
+    return path.read_bytes() if media_type.format == "svg" else str(path)
+
+
+def _vips_header(source: str | bytes) -> pyvips.Image:
+    """Opening with sequential access reads the header only; pixels are decoded later."""
+    if isinstance(source, bytes):
+        return pyvips.Image.new_from_buffer(source, "", access="sequential")
+    return pyvips.Image.new_from_file(source, access="sequential")
+
+
 def _orientation(image: pyvips.Image) -> int:
-    if "orientation" in image.get_fields():
+    if image.get_typeof("orientation"):
         value = int(image.get("orientation"))
         return value if 1 <= value <= 8 else 1
     return 1
 
 
 def _pages(image: pyvips.Image) -> int:
-    return int(image.get("n-pages")) if "n-pages" in image.get_fields() else 1
+    return int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
 
 
-def _vips_message(exc: pyvips.Error, media_type: MediaType, path: Path) -> str:
-    return decode_error(media_type, str(exc.detail or exc.message), path)
+def _vips_detail(exc: pyvips.Error) -> str:
+    """libvips' own words: the first line of its error buffer, else pyvips' summary."""
+    for line in (exc.detail or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return exc.message or "unknown libvips error"
 
 
 def decode_error(media_type: MediaType, detail: str, path: Path) -> str:
-    """`cannot decode FORMAT: <first 200 characters of the decoder's words>`, without the
-    scratch file's path (it means nothing to the reader of the row)."""
-    detail = " ".join(detail.replace(f"'{path}'", "the file").replace(str(path), "the file")
-                      .split())
+    """`cannot decode FORMAT: <the decoder's words>`, one line, without the scratch file's path
+    (it means nothing to the reader of the row)."""
+    for spelling in (f"{path}: ", f" '{path}'", f' "{path}"', f"'{path}'", f'"{path}"'):
+        detail = detail.replace(spelling, "")
+    detail = detail.replace(str(path), "the file")
+    detail = " ".join(detail.split())
     return f"cannot decode {media_type.format.upper()}: {detail[:200]}"
 
 
@@ -95,59 +144,94 @@ def _render_with_pillow(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
     max_pixels: int,
 ) -> RenderResult:
-    _register_heif()
+    _register_pillow_plugins()
     try:
-        with Image.open(path) as opened:
-            _check_pixels(opened.width, opened.height, max_pixels)
-            if media_type.format == "ico":
-                opened.size = max(opened.info.get("sizes", {opened.size}))
+        with Image.open(path, formats=[PILLOW_NAMES[media_type.format]]) as opened:
+            check_pixels(opened.width, opened.height, max_pixels)
             pages = getattr(opened, "n_frames", 1)
-            orientation = int(opened.getexif().get(0x0112, 1) or 1)
-            upright = ImageOps.exif_transpose(opened)
-            has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
-            pixels = _to_srgb(upright.convert("RGBA" if has_alpha else "RGB"), upright)
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
-            Image.DecompressionBombError) as exc:
-        raise CorruptMediaError(decode_error(media_type, str(exc), path)) from None
+            orientation = _pillow_orientation(opened)
+            width, height = opened.size
+            if orientation in _ORIENTATION_SWAPS:
+                width, height = height, width
+            _shrink_on_load(opened, sizes)
+            pixels, has_alpha = srgb_pixels(ImageOps.exif_transpose(opened))
+    except MediaWorkerError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise LimitExceededError(f"image refused as a decompression bomb: {exc}") from None
+    except Exception as exc:  # fuzzed files make Pillow raise anything (TypeError, …)
+        raise CorruptMediaError(decode_error(media_type, str(exc) or type(exc).__name__,
+                                             path)) from None
     image = pyvips.Image.new_from_memory(pixels.tobytes(), pixels.width, pixels.height,
                                          len(pixels.getbands()), "uchar")
-    image = image.copy(interpretation="srgb")
-    box = largest_first(sizes)[0]
-    largest = image.thumbnail_image(box.width, height=box.height, size="down")
-    metadata = _metadata(media_type, pixels.width, pixels.height, orientation=orientation,
-                         has_alpha=has_alpha, pages=pages)
-    return RenderResult(render_sizes(largest, sizes, output), metadata)
+    thumbnails = render_from_image(image.copy(interpretation="srgb"), sizes, output)
+    metadata = image_metadata(media_type, width, height, orientation=orientation,
+                              has_alpha=has_alpha, pages=pages)
+    return RenderResult(thumbnails, metadata)
 
 
-def _to_srgb(converted: Image.Image, original: Image.Image) -> Image.Image:
-    """Convert pixels from an embedded ICC profile to sRGB (Pillow does not on its own)."""
-    icc = original.info.get("icc_profile")
-    if not icc:
-        return converted
-    try:
-        source = ImageCms.ImageCmsProfile(ImageCms.core.profile_frombytes(icc))
-        srgb = ImageCms.createProfile("sRGB")
-        return ImageCms.profileToProfile(converted, source, srgb, outputMode=converted.mode)
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return converted  # a broken profile: keep the pixels as they are
+def _pillow_orientation(image: Image.Image) -> int:
+    value = image.getexif().get(_EXIF_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _register_heif() -> None:
+def _shrink_on_load(image: Image.Image, sizes: list[ThumbnailSize]) -> None:
+    """JPEG can decode at 1/2, 1/4 or 1/8 scale; ask for no less than the biggest box needs."""
+    if image.format == "JPEG":
+        edge = max(max(size.width, size.height) for size in sizes)
+        image.draft("RGB", (edge, edge))
+
+
+def srgb_pixels(image: Image.Image) -> tuple[Image.Image, bool]:
+    """8-bit RGB or RGBA pixels in sRGB, and whether there is an alpha channel.
+
+    Pillow decodes but does not colour-manage: an embedded ICC profile (Display P3 from an
+    iPhone, Adobe RGB, CMYK) is converted here, or the thumbnail's colours would be off."""
+    has_alpha = image.has_transparency_data
+    target = "RGBA" if has_alpha else "RGB"
+    icc = image.info.get("icc_profile")
+    if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            mode = "RGBA" if image.mode == "RGBA" else "RGB"
+            image = ImageCms.profileToProfile(image, source, srgb, outputMode=mode)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken or unusual profile: show the pixels as they are
+    return image.convert(target), has_alpha
+
+
+@cache
+def _register_pillow_plugins() -> None:
+    """pillow-heif (HEIC/HEIF) and, when installed, the JPEG XL plugin register with Pillow."""
     from pillow_heif import register_heif_opener
 
     register_heif_opener()
+    _jxl_plugin_loaded()
+
+
+@cache
+def _jxl_plugin_loaded() -> bool:
+    """Whether `pillow-jxl-plugin` is installed (importing it registers the JXL format)."""
+    try:
+        import pillow_jxl  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # --- shared --------------------------------------------------------------------------------
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """Refuse, from the header alone, a picture bigger than MAX_PIXELS (decompression bombs)."""
     if width * height > max_pixels:
         raise LimitExceededError(
             f"image is {width}x{height} = {width * height} pixels, over the limit of "
             f"{max_pixels} (MAX_PIXELS)")
 
 
-def _metadata(media_type: MediaType, width: int, height: int, *, orientation: int,
-              has_alpha: bool, pages: int) -> dict[str, Any]:
+def image_metadata(media_type: MediaType, width: int, height: int, *, orientation: int,
+                   has_alpha: bool, pages: int) -> dict[str, Any]:
+    """What the row's `metadata` says about a still image; width/height are upright."""
     return {"kind": "image", "format": media_type.format, "mimeType": media_type.mime_type,
             "width": width, "height": height, "orientation": orientation,
             "hasAlpha": has_alpha, "pages": pages}

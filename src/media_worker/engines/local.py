@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pyvips
+
 from media_worker.engines.images import render_image
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
-from media_worker.engines.sniff import sniff
+from media_worker.engines.sniff import MediaKind, sniff
 from media_worker.engines.video import render_video
-from media_worker.errors import UnsupportedMediaError
+from media_worker.errors import CorruptMediaError, UnsupportedMediaError
 from media_worker.types import ThumbnailSize
 
 
@@ -16,19 +18,31 @@ class LocalEngine:
     def __init__(self, *, max_pixels: int, max_video_seconds: float) -> None:
         self._max_pixels = max_pixels
         self._max_video_seconds = max_video_seconds
+        # Defence in depth: libvips loaders marked untrusted (MATLAB, FITS, …) never see an
+        # upload, whatever the sniffer let through. SVG is among them but wanted: images.py
+        # loads it from memory only, so it cannot reach files beside it.
+        pyvips.block_untrusted_set(True)
+        pyvips.operation_block_set("VipsForeignLoadSvg", False)
 
     def render(
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
     ) -> RenderResult:
+        """Render every size (one thumbnail per size, in the order given)."""
         media_type = sniff(source.path)
-        if media_type.kind == "image":
-            return render_image(source.path, media_type, sizes, output,
-                                max_pixels=self._max_pixels)
-        if media_type.kind == "video":
-            return render_video(source.path, media_type, sizes, output,
-                                max_pixels=self._max_pixels, max_seconds=self._max_video_seconds)
+        try:
+            if media_type.kind is MediaKind.IMAGE:
+                return render_image(source.path, media_type, sizes, output,
+                                    max_pixels=self._max_pixels)
+            if media_type.kind is MediaKind.VIDEO:
+                return render_video(source.path, media_type, sizes, output,
+                                    max_pixels=self._max_pixels,
+                                    max_seconds=self._max_video_seconds)
+        except pyvips.Error as exc:  # a resize or encode failure the decoders did not catch
+            first_line = (exc.detail or exc.message).strip().splitlines()[0]
+            raise CorruptMediaError(f"cannot render {media_type.format.upper()}: "
+                                    f"{first_line[:200]}") from None
         raise UnsupportedMediaError(
-            f"unsupported media: no video stream ({media_type.format} audio file)")
+            f"unsupported media: no video stream ({media_type.format} audio-only file)")
 
     def close(self) -> None:
         """Nothing to release."""
