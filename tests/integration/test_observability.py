@@ -7,6 +7,7 @@ import json
 import re
 import signal
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -116,3 +117,38 @@ def test_no_secret_in_logs_when_the_database_refuses_a_connection(
     output = result.stdout + result.stderr
     assert secret not in output
     assert re.search(r"database unavailable", output)
+
+
+def readiness(port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_readyz_turns_unavailable_while_the_database_is_down_and_recovers(
+    services_deployment: Deployment, tmp_path: Path
+) -> None:
+    from tests.faults.proxy import TcpProxy
+
+    deployment = services_deployment
+    database = deployment.env["DATABASE_URL"]
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        deployment.env["DATABASE_URL"] = database.replace("127.0.0.1:5432", proxy.address)
+        port = free_port()
+        deployment.env["METRICS_PORT"] = str(port)
+        worker = deployment.start("run", log=tmp_path / "worker.log")
+        try:
+            wait_for(lambda: readiness(port)[0] == 200)
+            proxy.cut()
+            status, body = readiness(port)
+            assert status == 503
+            assert body["checks"]["database"] != "ok"
+            assert body["checks"]["queue"] == "ok"
+            assert scrape(port)['media_worker_dependency_up{dependency="database"}'] == 0
+            proxy.restore()
+            wait_for(lambda: readiness(port)[0] == 200)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=60) == 0
