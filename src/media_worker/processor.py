@@ -158,10 +158,11 @@ class MediaProcessor:
                         "nothing uploaded")
             return Outcome.LOST
         except PermanentError as exc:
-            return self._fail(claim, message, short_error(exc), log)
+            return self._fail(claim, message, short_error(exc), _with_type(log, exc))
         except TransientError as exc:
-            return self._retry(claim, message, short_error(exc), log)
+            return self._retry(claim, message, short_error(exc), _with_type(log, exc))
         except Exception as exc:  # a bug or an unmapped library error: bounded by attempts
+            log = _with_type(log, exc)
             log.exception("unexpected error")
             return self._retry(claim, message, f"internal error: {short_error(exc)}", log)
         with job.timed("finish"):
@@ -327,6 +328,11 @@ class MediaProcessor:
     def _scratch_dir(self) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="media-worker-", dir=self._settings.work_dir) as d:
             yield Path(d)
+
+
+def _with_type(log: Logger, exc: BaseException) -> Logger:
+    """Failure lines carry the exception's type next to its short message."""
+    return log.bind(errorType=type(exc).__name__)
 
 
 def _extension(fmt: str) -> str:
