@@ -58,7 +58,8 @@ class ThumbnailEngine(Protocol):
     def render(
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
     ) -> RenderResult:
-        """Render every size, largest first; each fits its box, keeps aspect, never upscales."""
+        """Render every size, one thumbnail per size in the order given; each fits its box,
+        keeps its aspect ratio and is never upscaled."""
         ...
 
     def close(self) -> None:
