@@ -95,10 +95,10 @@ def build_engine(settings: Settings) -> ThumbnailEngine:
             "invalid setting THUMBNAIL_ENGINE: 'imagorvideo' is not available in this version; "
             "use 'local'"
         )
+    from media_worker.engines.factories import local_engine
     from media_worker.engines.isolation import IsolatedEngine
-    from media_worker.engines.local import LocalEngine
 
-    factory = partial(LocalEngine, max_pixels=settings.max_pixels,
+    factory = partial(local_engine, max_pixels=settings.max_pixels,
                       max_video_seconds=settings.max_video_seconds)
     return IsolatedEngine(factory, workers=settings.worker_concurrency,
                           timeout_seconds=settings.job_timeout_seconds)

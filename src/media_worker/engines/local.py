@@ -23,6 +23,11 @@ class LocalEngine:
         # loads it from memory only, so it cannot reach files beside it.
         pyvips.block_untrusted_set(True)
         pyvips.operation_block_set("VipsForeignLoadSvg", False)
+        # Every job reads a different file, so libvips' operation cache never hits; it only
+        # holds decoded pixels of past jobs (tens of MB per 24 MP photo). Memory must be
+        # bounded by the configuration, not by the last inputs.
+        pyvips.cache_set_max(0)
+        pyvips.cache_set_max_mem(0)
 
     def render(
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec

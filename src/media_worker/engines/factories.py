@@ -1,0 +1,16 @@
+"""Engine constructors that child processes call by name.
+
+The isolated pool pickles a factory and the child imports it. Pointing at this module, rather
+than at LocalEngine itself, keeps libvips, FFmpeg and Pillow out of the parent process: only
+the decoder children load them (about 60 MB per process saved)."""
+
+from __future__ import annotations
+
+from media_worker.engines.port import ThumbnailEngine
+
+
+def local_engine(*, max_pixels: int, max_video_seconds: float) -> ThumbnailEngine:
+    """A LocalEngine, imported here so only the calling process loads the codec libraries."""
+    from media_worker.engines.local import LocalEngine
+
+    return LocalEngine(max_pixels=max_pixels, max_video_seconds=max_video_seconds)
