@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
+scripts/ensure-tools.sh
 .venv/bin/ruff check .
 exec .venv/bin/pytest "$@"
