@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyvips
 
 from media_worker.engines.images import render_image
+from media_worker.engines.placeholder import blurhash_of
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.sniff import MediaKind, sniff
 from media_worker.engines.video import render_video
@@ -36,12 +37,14 @@ class LocalEngine:
         media_type = sniff(source.path)
         try:
             if media_type.kind is MediaKind.IMAGE:
-                return render_image(source.path, media_type, sizes, output,
-                                    max_pixels=self._max_pixels)
+                result = render_image(source.path, media_type, sizes, output,
+                                      max_pixels=self._max_pixels)
+                return _with_placeholder(result)
             if media_type.kind is MediaKind.VIDEO:
-                return render_video(source.path, media_type, sizes, output,
-                                    max_pixels=self._max_pixels,
-                                    max_seconds=self._max_video_seconds)
+                result = render_video(source.path, media_type, sizes, output,
+                                      max_pixels=self._max_pixels,
+                                      max_seconds=self._max_video_seconds)
+                return _with_placeholder(result)
         except pyvips.Error as exc:  # a resize or encode failure the decoders did not catch
             first_line = (exc.detail or exc.message).strip().splitlines()[0]
             raise CorruptMediaError(f"cannot render {media_type.format.upper()}: "
@@ -51,3 +54,8 @@ class LocalEngine:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _with_placeholder(result: RenderResult) -> RenderResult:
+    placeholder = {"type": "blurhash", "value": blurhash_of(result.thumbnails)}
+    return RenderResult(result.thumbnails, {**result.metadata, "placeholder": placeholder})

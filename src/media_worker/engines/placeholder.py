@@ -1,0 +1,35 @@
+"""A compact placeholder an app can paint while the real thumbnail loads.
+
+BlurHash (the `blurhash` package, MIT, pure Python, widely used by apps that decode it). The
+ThumbHash package on PyPI was tried first and crashes on images with alpha. The hash is
+computed from the smallest thumbnail already encoded, shrunk to at most 32x32 (BlurHash keeps
+only a few low-frequency components, and the pure-Python encoder stays at a few milliseconds
+there). Transparent pixels are flattened onto white, as BlurHash has no alpha.
+"""
+
+from __future__ import annotations
+
+import blurhash
+import pyvips
+
+from media_worker.engines.port import RenderedThumbnail
+
+SIDE = 32
+COMPONENTS = (4, 3)
+
+
+def blurhash_of(thumbnails: list[RenderedThumbnail]) -> str:
+    """BlurHash of the smallest thumbnail, 4x3 components (4x3 for landscape, 3x4 portrait)."""
+    smallest = min(thumbnails, key=lambda thumb: thumb.width * thumb.height)
+    image = pyvips.Image.new_from_buffer(smallest.data, "")
+    image = image.thumbnail_image(SIDE, height=SIDE, size="down")
+    if image.hasalpha():
+        image = image.flatten(background=[255] * (image.bands - 1))
+    if image.bands < 3:
+        image = image.colourspace("srgb")
+    data = bytes(image.cast("uchar").write_to_memory())
+    width, height, bands = image.width, image.height, image.bands
+    rows = [[data[(y * width + x) * bands:(y * width + x) * bands + 3] for x in range(width)]
+            for y in range(height)]
+    x_components, y_components = COMPONENTS if width >= height else COMPONENTS[::-1]
+    return blurhash.encode(rows, components_x=x_components, components_y=y_components)
