@@ -144,7 +144,8 @@ class _NoEngine:
 def processor_settings(settings: Settings) -> ProcessorSettings:
     return ProcessorSettings(
         sizes=settings.thumbnail_sizes,
-        output=OutputSpec(format=settings.thumbnail_format, quality=settings.thumbnail_quality),
+        output=OutputSpec(format=settings.thumbnail_format, quality=settings.thumbnail_quality,
+                          background=settings.background_rgb),
         thumbnail_bucket=settings.minio_bucket,
         key_template=settings.thumbnail_key_template,
         max_attempts=settings.max_attempts,

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     )
     thumbnail_format: ThumbnailFormat = ThumbnailFormat.WEBP
     thumbnail_quality: int = Field(80, ge=1, le=100)
+    thumbnail_background: str = Field("ffffff", pattern=r"^#?[0-9A-Fa-f]{6}$")
     thumbnail_key_template: str = "thumbnails/{media_id}/{size}.{ext}"
     imagorvideo_url: str = "http://imagorvideo:8080"
     imagorvideo_secret: SecretStr | None = None
@@ -166,6 +167,12 @@ class Settings(BaseSettings):
     def job_lease_seconds(self) -> int:
         """How long a claim holds a row; the heartbeat renews it like the message's visibility."""
         return self.sqs_visibility_timeout
+
+    @property
+    def background_rgb(self) -> tuple[int, int, int]:
+        """THUMBNAIL_BACKGROUND as (r, g, b): what transparent pixels become in a JPEG."""
+        text = self.thumbnail_background.lstrip("#")
+        return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
 
     @property
     def stranded_after_seconds(self) -> float:

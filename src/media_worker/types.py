@@ -55,7 +55,9 @@ class WorkerQueueMessage(WireModel):
         return value
 
 
-_SIZE_RE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*:\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+_SIZE_RE = re.compile(
+    r"^\s*([A-Za-z0-9_-]+)\s*:\s*(\d+)\s*[xX]\s*(\d+)\s*"
+    r"(?::\s*(webp|jpeg|avif|png)\s*)?(?::\s*(\d+)\s*)?$", re.I)
 
 
 class ThumbnailSize(BaseModel):
@@ -66,15 +68,19 @@ class ThumbnailSize(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     width: int = Field(gt=0, le=16384)
     height: int = Field(gt=0, le=16384)
+    format: str | None = Field(None, pattern=r"^(webp|jpeg|avif|png)$")  # else THUMBNAIL_FORMAT
+    quality: int | None = Field(None, ge=1, le=100)  # else THUMBNAIL_QUALITY
 
     @classmethod
     def parse(cls, text: str) -> ThumbnailSize:
-        """Parse `name:WxH`, e.g. `small:150x150`."""
+        """Parse `name:WxH[:format[:quality]]`, e.g. `small:150x150` or `og:1200x630:jpeg:85`."""
         match = _SIZE_RE.match(text)
         if not match:
-            raise ValueError(f"{text.strip()!r} is not name:WIDTHxHEIGHT")
-        name, width, height = match.groups()
-        return cls(name=name, width=int(width), height=int(height))
+            raise ValueError(f"{text.strip()!r} is not name:WIDTHxHEIGHT[:format[:quality]]")
+        name, width, height, fmt, quality = match.groups()
+        return cls(name=name, width=int(width), height=int(height),
+                   format=fmt.lower() if fmt else None,
+                   quality=int(quality) if quality else None)
 
     @classmethod
     def parse_list(cls, text: str) -> list[ThumbnailSize]:
@@ -88,7 +94,8 @@ class ThumbnailSize(BaseModel):
         return sizes
 
     def __str__(self) -> str:
-        return f"{self.name}:{self.width}x{self.height}"
+        extra = "".join(f":{part}" for part in (self.format, self.quality) if part is not None)
+        return f"{self.name}:{self.width}x{self.height}{extra}"
 
 
 class ThumbnailData(WireModel):

@@ -127,3 +127,16 @@ def test_size_names_must_be_unique(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THUMBNAIL_SIZES", "a:1x1,a:2x2")
     with pytest.raises(SettingsError, match="THUMBNAIL_SIZES"):
         load_settings()
+
+
+def test_a_size_may_override_format_and_quality(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THUMBNAIL_SIZES", "small:150x150,og:1200x630:jpeg:85")
+    small, social = load_settings().thumbnail_sizes
+    assert (small.format, small.quality) == (None, None)
+    assert (social.format, social.quality) == ("jpeg", 85)
+    assert str(social) == "og:1200x630:jpeg:85"
+
+
+def test_background_is_parsed_from_hex(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THUMBNAIL_BACKGROUND", "#102030")
+    assert load_settings().background_rgb == (16, 32, 48)

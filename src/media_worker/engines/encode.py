@@ -14,7 +14,6 @@ from media_worker.engines.port import OutputSpec, RenderedThumbnail
 from media_worker.types import ThumbnailSize
 
 KEEP_NONE = 0  # libvips ForeignKeep.NONE: no EXIF, XMP, IPTC, ICC or other metadata
-WHITE = [255.0, 255.0, 255.0]
 MIME_TYPES = {
     ThumbnailFormat.WEBP: "image/webp",
     ThumbnailFormat.JPEG: "image/jpeg",
@@ -71,11 +70,12 @@ def fit(image: pyvips.Image, size: ThumbnailSize) -> pyvips.Image:
 
 def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec) -> RenderedThumbnail:
     """Encode one thumbnail in the configured format, metadata stripped."""
-    fmt = output.format
-    quality = output.quality
+    fmt = ThumbnailFormat(size.format) if size.format else output.format
+    quality = size.quality or output.quality
     if fmt is ThumbnailFormat.JPEG:
         if image.hasalpha():
-            image = image.flatten(background=WHITE[: image.bands - 1])
+            background = [float(v) for v in output.background]
+            image = image.flatten(background=background[: image.bands - 1])
         data = image.jpegsave_buffer(Q=quality, keep=KEEP_NONE, optimize_coding=True)
     elif fmt is ThumbnailFormat.AVIF:
         data = image.heifsave_buffer(Q=quality, compression="av1", keep=KEEP_NONE, effort=2)

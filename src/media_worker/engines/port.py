@@ -20,6 +20,7 @@ class OutputSpec:
 
     format: ThumbnailFormat = ThumbnailFormat.WEBP
     quality: int = 80
+    background: tuple[int, int, int] = (255, 255, 255)  # behind alpha, for formats without it
 
 
 @dataclass(frozen=True)
