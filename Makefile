@@ -4,8 +4,13 @@
 PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-stamp
+# Thumbor, the real imagor-protocol peer of the imagorvideo engine's tests, in its own
+# virtualenv: its pins (Pillow, tornado, …) must not decide the worker's.
+THUMBOR_VENV    := .venv-thumbor
+THUMBOR_STAMP   := $(THUMBOR_VENV)/.installed-stamp
+THUMBOR_VERSION ?= 7.8.0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean thumbor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +21,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	scripts/demo.sh
 
-test: $(STAMP)
+$(THUMBOR_STAMP):
+	$(PYTHON) -m venv $(THUMBOR_VENV)
+	$(THUMBOR_VENV)/bin/pip install --quiet 'thumbor==$(THUMBOR_VERSION)'
+	touch $(THUMBOR_STAMP)
+
+thumbor: $(THUMBOR_STAMP)
+
+test: $(STAMP) $(THUMBOR_STAMP)
 	scripts/test.sh
 
 lint: $(STAMP)

@@ -91,10 +91,7 @@ def build_repository(settings: Settings) -> MediaRepository:
 def build_engine(settings: Settings) -> ThumbnailEngine:
     """The in-process engine, or an imagor-protocol service."""
     if settings.thumbnail_engine is EngineKind.IMAGORVIDEO:
-        raise SettingsError(
-            "invalid setting THUMBNAIL_ENGINE: 'imagorvideo' is not available in this version; "
-            "use 'local'"
-        )
+        return build_imagor_engine(settings)
     from media_worker.engines.factories import local_engine
     from media_worker.engines.isolation import IsolatedEngine
 
@@ -102,6 +99,51 @@ def build_engine(settings: Settings) -> ThumbnailEngine:
                       max_video_seconds=settings.max_video_seconds)
     return IsolatedEngine(factory, workers=settings.worker_concurrency,
                           timeout_seconds=settings.job_timeout_seconds)
+
+
+def build_imagor_engine(settings: Settings) -> ThumbnailEngine:
+    """An imagorvideo / imagor / Thumbor service over HTTP. With IMAGORVIDEO_SOURCE=presigned
+    the service loads a short-lived presigned GET URL, signed locally (signing makes no
+    request). Not wrapped in child processes: the work happens in the service."""
+    from media_worker.engines.imagor import ImagorEngine
+    from media_worker.engines.imagor_url import MIN_TRUNCATE
+
+    secret = settings.imagorvideo_secret
+    if secret is None:
+        raise SettingsError("invalid setting IMAGORVIDEO_SECRET: required with "
+                            "THUMBNAIL_ENGINE=imagorvideo (the worker never sends unsafe URLs)")
+    truncate = settings.imagorvideo_signer_truncate
+    if 0 < truncate < MIN_TRUNCATE:
+        raise SettingsError(f"invalid setting IMAGORVIDEO_SIGNER_TRUNCATE: {truncate} is too "
+                            f"short; use 0 (no truncation) or at least {MIN_TRUNCATE}")
+    return ImagorEngine(
+        base_url=settings.imagorvideo_url,
+        secret=secret.get_secret_value(),
+        signer_type=settings.imagorvideo_signer_type,
+        signer_truncate=truncate,
+        source=settings.imagorvideo_source,
+        presign=_presigner(settings),
+        timeout_seconds=min(60.0, settings.job_timeout_seconds),
+        max_pixels=settings.max_pixels,
+        max_video_seconds=settings.max_video_seconds,
+        pool_size=settings.worker_concurrency,
+    )
+
+
+def _presigner(settings: Settings) -> Callable[[str, str, int], str] | None:
+    if settings.imagorvideo_source != "presigned":
+        return None
+    if settings.uses_embedded_storage:
+        raise SettingsError("invalid setting IMAGORVIDEO_SOURCE: 'presigned' needs "
+                            "S3-compatible storage (set MINIO_ENDPOINT)")
+    from media_worker.storage.s3 import S3Storage
+
+    return S3Storage(
+        endpoint_url=settings.minio_endpoint,
+        access_key_id=settings.minio_access_key,
+        secret_access_key=settings.minio_secret_key.get_secret_value(),
+        region=settings.minio_region,
+    ).presigned_get_url
 
 
 @dataclass
