@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -256,7 +257,20 @@ def run_worker(settings: Settings, components: Components, logger: Logger, *,
             reconciler.start()
             stack.callback(reconciler.stop)
         poller.run()
+        if poller.unfinished_jobs:
+            _exit_abandoning_jobs(components, logger)
     return poller
+
+
+def _exit_abandoning_jobs(components: Components, logger: Logger) -> None:
+    """Jobs outlived the grace period and were handed back: their threads cannot be stopped
+    and would hold the process open (and later act on a handed-back message), so stop the
+    decoder processes and leave now, before the adapters close under those threads."""
+    logger.info("exiting with abandoned jobs handed back")
+    components.engine.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def readiness_checks(settings: Settings, components: Components) -> dict[str, Callable[[], object]]:

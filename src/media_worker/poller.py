@@ -190,15 +190,20 @@ class QueuePoller:
 
     def _abandon(self, job: InFlightJob) -> None:
         """Give an unfinished job back: its row to PENDING, its message visible at once."""
+        job.finished.set()  # the heartbeat must not extend it again
         self._log.warning("job did not finish within the grace period; handing it back",
                           messageId=job.message.message_id)
         try:
             if job.claim is not None:
                 self._repository.release(job.claim, "interrupted by worker shutdown")
+        except MediaWorkerError as exc:
+            self._log.warning("could not release the row; its lease will expire",
+                              error=short_error(exc))
+        try:
             self._queue.change_visibility(job.message, 0)
         except MediaWorkerError as exc:
-            self._log.warning("could not hand the job back; its lease will expire",
-                              error=short_error(exc))
+            self._log.warning("could not make the message visible; it returns after its "
+                              "visibility timeout", error=short_error(exc))
 
     @property
     def unfinished_jobs(self) -> int:

@@ -32,7 +32,6 @@ class TcpProxy:
         self._cut = False
         self._rate: float | None = None
         self._stopped = threading.Event()
-        self.accepted = 0  # connections accepted so far, forwarded or not
         self._thread = threading.Thread(target=self._accept_loop, name=f"proxy-{self.port}",
                                         daemon=True)
         self._thread.start()
@@ -41,10 +40,6 @@ class TcpProxy:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def is_cut(self) -> bool:
-        return self._cut
 
     def cut(self) -> None:
         """Close every live connection; accept and close new ones until restore()."""
@@ -100,7 +95,6 @@ class TcpProxy:
                 continue
             except OSError:
                 return
-            self.accepted += 1
             if self._cut:
                 _close(client)
                 continue

@@ -49,7 +49,9 @@ def connect(proxy: TcpProxy) -> socket.socket:
 
 
 def echo(sock: socket.socket, payload: bytes) -> bytes:
-    sock.sendall(payload)
+    """Send `payload` (from a thread, so large payloads cannot deadlock) and read it back."""
+    sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+    sender.start()
     received = b""
     while len(received) < len(payload):
         chunk = sock.recv(65536)
@@ -91,17 +93,16 @@ def test_restore_forwards_again(proxy: TcpProxy) -> None:
 
 
 def test_throttle_slows_the_server_to_client_direction(proxy: TcpProxy) -> None:
-    payload = b"x" * 40_000
-    proxy.throttle(100_000)
+    proxy.throttle(50_000)
     with connect(proxy) as sock:
         started = time.monotonic()
-        assert echo(sock, payload) == payload
-        assert time.monotonic() - started >= 0.3
+        assert echo(sock, b"x" * 50_000) == b"x" * 50_000
+        assert time.monotonic() - started >= 0.8
     proxy.throttle(None)
     with connect(proxy) as sock:
         started = time.monotonic()
-        assert echo(sock, payload * 10) == payload * 10
-        assert time.monotonic() - started < 0.3
+        assert echo(sock, b"y" * 500_000) == b"y" * 500_000
+        assert time.monotonic() - started < 0.5
 
 
 def test_stop_refuses_connections(echo_server: tuple[str, int]) -> None:
