@@ -1,0 +1,204 @@
+"""The benchmark command: `.venv/bin/python -m bench.run [--quick] [--only NAME ...]`.
+
+Runs every benchmark in one process, side by side with its anchor on the same inputs, and
+prints a table of medians, ratios and PASS/MISS against the targets of issue 5. A benchmark
+whose anchor or input is missing is skipped with a message saying what to install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyvips
+
+import media_worker
+from bench import images, pipeline, thumbor, video
+from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load_average
+
+BENCHES = ("vips", "pillow", "limit", "encoders", "video", "thumbor", "concurrency", "e2e",
+           "memory")
+DESCRIPTIONS = {
+    "vips": "1 engine vs vipsthumbnail, CPU s per photo (target <= 0.8x)",
+    "pillow": "2 engine vs naive Pillow, CPU s per photo (target <= 0.33x)",
+    "thumbor": "3 engine vs Thumbor server, photos/s on 2 cores (target >= 3x)",
+    "video": "4 video: time to frame vs ffmpeg -ss T (target <= 1.2x)",
+    "e2e": "5 end to end via moto S3+SQS and PostgreSQL vs engine only (target >= 0.85x)",
+    "memory": "6 peak RSS of a worker with concurrency 2 (target <= 300 MB)",
+    "encoders": "7 encoder settings sweep: CPU and bytes per size",
+    "limit": "8 engine CPU per JPEG vs tjbench -scale 1/8 (target <= 1.5x)",
+    "concurrency": "VIPS_CONCURRENCY vs jobs in parallel (engine-only photos/s)",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Side-by-side benchmarks of media-worker against its anchors.",
+        epilog="benchmarks: " + "; ".join(f"{name}: {DESCRIPTIONS[name]}" for name in BENCHES))
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer inputs (same repetitions): about 3 minutes")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="run only these (repeatable or comma-separated): "
+                        + ", ".join(BENCHES))
+    parser.add_argument("--reps", type=int, default=5, help="repetitions per measurement (>= 5)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="set in the environment of everything this run starts (worker, "
+                             "engine pools, anchors), e.g. VIPS_CONCURRENCY=1")
+    parser.add_argument("--e2e-concurrency", default="2", metavar="N[,N]",
+                        help="worker concurrency of the end-to-end run(s); the first is judged")
+    parser.add_argument("--markdown", type=Path, help="also write the results as Markdown here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    selected = _selected(parser, args.only)
+    for item in args.env:
+        key, _, value = item.partition("=")
+        os.environ[key] = value
+    concurrencies = tuple(int(value) for value in args.e2e_concurrency.split(","))
+    reps = args.reps
+    jobs = 60 if args.quick else 200
+
+    header = machine_header(args.quick, reps)
+    print(header, flush=True)
+    # The worker never renders the same scratch file twice, so libvips' operation cache never
+    # hits there; off here too, or repeating a measurement would measure the cache.
+    pyvips.cache_set_max(0)
+    report = Report()
+    inputs = Inputs(quick=args.quick)
+    started = time.perf_counter()
+    crashed = False
+    try:
+        steps = _steps(inputs, report, selected, reps=reps, jobs=jobs, quick=args.quick,
+                       concurrencies=concurrencies)
+        for name, step in steps:
+            print(f"\n== {name} ({time.perf_counter() - started:.0f} s)", flush=True)
+            report.note(f"{name}: load average at start {load_average()}")
+            try:
+                step()
+            except Skip as exc:
+                report.note(f"{name}: skipped: {exc}")
+            except Exception as exc:
+                crashed = True
+                traceback.print_exc()
+                report.note(f"{name}: FAILED: {type(exc).__name__}: {exc}")
+    finally:
+        inputs.close()
+    elapsed = time.perf_counter() - started
+    header += f"\nload average at the end {load_average()}"
+    print(f"\n{header}\nfinished in {elapsed:.0f} s\n\n{report.table()}\n")
+    for note in report.notes:
+        print(f"- {note}")
+    for title, table in report.sections:
+        print(f"\n{title}\n{table}")
+    if args.markdown:
+        args.markdown.write_text(_markdown(header, elapsed, report))
+        print(f"\nMarkdown written to {args.markdown}")
+    return 1 if crashed else 0
+
+
+def _steps(inputs: Inputs, report: Report, selected: set[str], *, reps: int, jobs: int,
+           quick: bool, concurrencies: tuple[int, ...]) -> list[tuple[str, Callable[[], None]]]:
+    """The selected benchmarks, in the order they run."""
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if {"vips", "pillow"} & selected:
+        steps.append(("vips+pillow", lambda: images.photo_benches(
+            inputs, reps, report, vips="vips" in selected, pillow="pillow" in selected)))
+    for name, step in (
+        ("limit", lambda: images.limit_bench(inputs, reps, report)),
+        ("encoders", lambda: images.encoder_sweep(inputs, reps, report)),
+        ("video", lambda: video.video_bench(inputs, reps, report)),
+        ("thumbor", lambda: thumbor.thumbor_bench(inputs, reps, report)),
+        ("concurrency", lambda: pipeline.concurrency_bench(inputs, reps, report)),
+    ):
+        if name in selected:
+            steps.append((name, step))
+    if {"e2e", "memory"} & selected:
+        steps.append(("e2e+memory", lambda: _services_benches(
+            inputs, report, selected, jobs=jobs, quick=quick, concurrencies=concurrencies)))
+    return steps
+
+
+def _services_benches(inputs: Inputs, report: Report, selected: set[str], *, jobs: int,
+                      quick: bool, concurrencies: tuple[int, ...]) -> None:
+    with pipeline.services(inputs.workdir) as svc:
+        if "e2e" in selected:
+            pipeline.e2e_bench(inputs, report, svc, jobs=jobs, concurrencies=concurrencies)
+        if "memory" in selected:
+            pipeline.memory_bench(inputs, report, svc, runs=1 if quick else 3)
+
+
+def _selected(parser: argparse.ArgumentParser, only: list[str] | None) -> set[str]:
+    if not only:
+        return set(BENCHES)
+    names = {name.strip() for item in only for name in item.split(",") if name.strip()}
+    unknown = names - set(BENCHES)
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; "
+                     f"choose from {', '.join(BENCHES)}")
+    return names
+
+
+def machine_header(quick: bool, reps: int) -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    versions = [f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)} "
+                f"(pyvips-binary)", f"Python {platform.python_version()}"]
+    for label, command in (("vipsthumbnail", ["vipsthumbnail", "--version"]),
+                           ("ffmpeg", ["ffmpeg", "-version"]),
+                           ("thumbor", [str(THUMBOR_VENV / "bin" / "thumbor"), "--version"])):
+        if shutil.which(command[0]):
+            output = subprocess.run(command, capture_output=True, text=True, check=False)
+            first = (output.stdout or output.stderr).strip().splitlines()
+            versions.append(f"{label}: {first[0][:60] if first else '?'}")
+        else:
+            versions.append(f"{label}: not installed")
+    return (f"media-worker benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+            f"{'quick' if quick else 'full'} run, {reps} repetitions, medians\n"
+            f"machine: {CORES} cores (nproc {os.cpu_count()}), {model}, "
+            f"{platform.system()} {platform.release()}\n"
+            f"{'; '.join(versions)}\n"
+            f"code: {Path(media_worker.__file__).parent} ({_git_head()})\n"
+            f"corpus: {CORPUS}; VIPS_CONCURRENCY={os.environ.get('VIPS_CONCURRENCY', 'unset')}, "
+            f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', 'unset')}; "
+            f"load average {load_average()}")
+
+
+def _git_head() -> str:
+    """The commit of the code measured, when it is this repository's src/."""
+    code = Path(media_worker.__file__).resolve().parent
+    if not code.is_relative_to(Path(__file__).resolve().parent.parent / "src"):
+        return "a copy outside this repository, e.g. a patched snapshot"
+    result = subprocess.run(["git", "log", "-1", "--format=%h %s"], capture_output=True,
+                            text=True, check=False, cwd=code)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True,
+                           text=True, check=False, cwd=code).stdout.strip()
+    head = result.stdout.strip()[:70] if result.returncode == 0 else "?"
+    return f"repository HEAD {head}{' + uncommitted changes' if dirty else ''}"
+
+
+def _markdown(header: str, elapsed: float, report: Report) -> str:
+    parts = ["```", header, f"finished in {elapsed:.0f} s", "```", "", report.markdown(), ""]
+    parts += [f"- {note}" for note in report.notes]
+    for title, table in report.sections:
+        parts += ["", f"**{title}**", "", table]
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
