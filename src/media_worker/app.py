@@ -98,7 +98,7 @@ def build_engine(settings: Settings) -> ThumbnailEngine:
 
     factory = partial(local_engine, max_pixels=settings.max_pixels,
                       max_video_seconds=settings.max_video_seconds)
-    return IsolatedEngine(factory, workers=settings.worker_concurrency,
+    return IsolatedEngine(factory, workers=settings.render_workers,
                           timeout_seconds=settings.job_timeout_seconds)
 
 

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
 
     # --- work and limits ----------------------------------------------------------------
     worker_concurrency: int = Field(default_factory=_cpu_count, ge=1, le=256)
+    # Decoder child processes; unset: min(WORKER_CONCURRENCY, CPU count). Jobs in flight may
+    # exceed the cores (one downloads or uploads while the others render), renders may not: a
+    # third decoder on two cores only adds memory and switching (docs/performance.md).
+    render_processes: int | None = Field(None, ge=1, le=256)
     max_attempts: int = Field(5, ge=1, le=100)
     max_input_bytes: int = Field(512 * 1024 * 1024, ge=1)
     max_pixels: int = Field(100_000_000, ge=1)
@@ -103,6 +107,11 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @property
+    def render_workers(self) -> int:
+        """How many decoder processes render at once (RENDER_PROCESSES or its default)."""
+        return self.render_processes or min(self.worker_concurrency, _cpu_count())
+
     @field_validator("thumbnail_sizes", mode="before")
     @classmethod
     def _parse_sizes(cls, value: object) -> object:
@@ -115,7 +124,7 @@ class Settings(BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("sqs_queue_url", "sqs_dlq_url", "minio_endpoint", "metrics_port",
-                     "imagorvideo_secret", mode="before")
+                     "imagorvideo_secret", "render_processes", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

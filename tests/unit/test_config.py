@@ -16,7 +16,8 @@ ALL_VARIABLES = [
     "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_BUCKET", "MINIO_REGION", "THUMBNAIL_ENGINE",
     "THUMBNAIL_SIZES", "THUMBNAIL_FORMAT", "THUMBNAIL_QUALITY", "IMAGORVIDEO_URL",
     "IMAGORVIDEO_SECRET", "IMAGORVIDEO_SIGNER_TYPE", "IMAGORVIDEO_SIGNER_TRUNCATE",
-    "IMAGORVIDEO_SOURCE", "WORKER_CONCURRENCY", "MAX_ATTEMPTS", "MAX_INPUT_BYTES", "MAX_PIXELS",
+    "IMAGORVIDEO_SOURCE", "WORKER_CONCURRENCY", "RENDER_PROCESSES", "MAX_ATTEMPTS",
+    "MAX_INPUT_BYTES", "MAX_PIXELS",
     "MAX_VIDEO_SECONDS", "JOB_TIMEOUT_SECONDS", "SHUTDOWN_GRACE_SECONDS", "METRICS_PORT",
     "LOG_FORMAT", "LOG_LEVEL",
 ]
@@ -140,3 +141,18 @@ def test_a_size_may_override_format_and_quality(monkeypatch: pytest.MonkeyPatch)
 def test_background_is_parsed_from_hex(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THUMBNAIL_BACKGROUND", "#102030")
     assert load_settings().background_rgb == (16, 32, 48)
+
+
+def test_render_processes_default_to_jobs_in_flight_but_never_more_than_cores(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("media_worker.config._cpu_count", lambda: 2)
+    monkeypatch.setenv("WORKER_CONCURRENCY", "3")
+    assert load_settings().render_workers == 2
+    monkeypatch.setenv("WORKER_CONCURRENCY", "1")
+    assert load_settings().render_workers == 1
+
+
+def test_render_processes_can_be_set_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_CONCURRENCY", "4")
+    monkeypatch.setenv("RENDER_PROCESSES", "3")
+    assert load_settings().render_workers == 3

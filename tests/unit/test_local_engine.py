@@ -136,6 +136,33 @@ def test_biggest_thumbnail_is_chosen_by_scale_not_box_area(engine: LocalEngine,
     assert [(t.width, t.height) for t in result.thumbnails] == [(100, 100), (300, 300)]
 
 
+@pytest.mark.parametrize(("width", "height", "box", "expected"), [
+    (4000, 3000, "large:1280x1280", 2),  # 12 MP photo: 1/2 leaves 2000 px, 1/4 only 1000
+    (4000, 3000, "small:150x150", 8),
+    (2000, 1000, "large:1280x1280", 1),  # already less than twice the box
+    (1000, 10000, "wide:800x100", 8),  # the tall picture fits the box by its height
+])
+def test_jpeg_shrink_is_the_largest_power_of_two_that_still_covers_the_box(
+        width: int, height: int, box: str, expected: int) -> None:
+    assert images.jpeg_shrink(width, height, ThumbnailSize.parse(box)) == expected
+
+
+def test_jpeg_shrink_never_leaves_fewer_pixels_than_the_thumbnail() -> None:
+    box = ThumbnailSize.parse("large:1280x1280")
+    for width in range(100, 20000, 37):
+        height = width * 3 // 4
+        shrink = images.jpeg_shrink(width, height, box)
+        scale = min(1280 / width, 1280 / height, 1.0)
+        assert -(-width // shrink) >= round(width * scale), width
+
+
+def test_shrunk_jpeg_decode_gives_the_exact_box(engine: LocalEngine, tmp_path: Path) -> None:
+    """A 5000x3750 JPEG is decoded at 1/2 for a 1280 box and still resized to exactly 1280."""
+    result = render(engine, pattern(tmp_path / "big.jpg", 5000, 3750), SIZES)
+    assert [(t.width, t.height) for t in result.thumbnails] == [(150, 113), (480, 360),
+                                                                 (1280, 960)]
+
+
 def test_thumbnails_come_back_in_the_order_of_sizes(engine: LocalEngine, tmp_path: Path) -> None:
     sizes = ThumbnailSize.parse_list("medium:480x480,small:150x150,large:1280x1280")
     result = render(engine, pattern(tmp_path / "p.png", 2000, 1000), sizes)

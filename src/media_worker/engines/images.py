@@ -18,7 +18,12 @@ from typing import Any
 import pyvips
 from PIL import Image, ImageCms, ImageOps
 
-from media_worker.engines.encode import largest_box, render_from_image, render_sizes
+from media_worker.engines.encode import (
+    largest_box,
+    render_from_image,
+    render_sizes,
+    scale_for,
+)
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.sniff import MediaType
 from media_worker.errors import (
@@ -86,15 +91,42 @@ def _render_with_vips(
     if orientation in _ORIENTATION_SWAPS:
         width, height = height, width
     box = largest_box(width, height, sizes)
-    options = {"height": box.height, "size": "down", "export_profile": "srgb"}
-    if isinstance(source, bytes):
-        largest = pyvips.Image.thumbnail_buffer(source, box.width, **options)
-    else:
-        largest = pyvips.Image.thumbnail(source, box.width, fail_on="none", **options)
+    largest = _decode_fitted(source, media_type, box, width, height)
     thumbnails = render_sizes(largest, sizes, output)
     metadata = image_metadata(media_type, width, height, orientation=orientation,
                               has_alpha=bool(header.hasalpha()), pages=_pages(header))
     return RenderResult(thumbnails, metadata)
+
+
+def _decode_fitted(source: str | bytes, media_type: MediaType, box: ThumbnailSize,
+                   width: int, height: int) -> pyvips.Image:
+    """The picture decoded once, upright, in sRGB, fitted to `box` (`width`x`height` upright).
+
+    `import_profile`: an untagged picture is sRGB already; without it libvips 8.18 still runs a
+    full ICC transform to export it (identical pixels, ~0.3 s of a 12 MP photo). A JPEG is
+    decoded at the smallest DCT scale that still covers the box, then resized: `thumbnail`
+    keeps a 2x margin (a 12 MP photo for a 1280 px box decodes at full size, where 1/2 is
+    enough), and the explicit shrink was 20-30% less CPU for the same SSIM."""
+    options = {"height": box.height, "size": "down", "import_profile": "srgb",
+               "export_profile": "srgb"}
+    if isinstance(source, bytes):
+        return pyvips.Image.thumbnail_buffer(source, box.width, **options)
+    shrink = jpeg_shrink(width, height, box) if media_type.format == "jpeg" else 1
+    if shrink == 1:
+        return pyvips.Image.thumbnail(source, box.width, fail_on="none", **options)
+    scaled = pyvips.Image.new_from_file(source, access="sequential", shrink=shrink,
+                                        fail_on="none")
+    return scaled.thumbnail_image(box.width, **options)
+
+
+def jpeg_shrink(width: int, height: int, box: ThumbnailSize) -> int:
+    """The largest JPEG DCT scale-down (1, 2, 4 or 8) whose result still covers the thumbnail
+    that `box` gives a `width`x`height` picture, so the resize after it only ever shrinks."""
+    limit = 1 / scale_for(width, height, box)
+    shrink = 1
+    while shrink < 8 and shrink * 2 <= limit:
+        shrink *= 2
+    return shrink
 
 
 def _vips_source(path: Path, media_type: MediaType) -> str | bytes:
@@ -154,7 +186,8 @@ def _render_with_pillow(
             if orientation in _ORIENTATION_SWAPS:
                 width, height = height, width
             _shrink_on_load(opened, sizes)
-            pixels, has_alpha = srgb_pixels(ImageOps.exif_transpose(opened))
+            reduced = _reduce_to_largest(opened, sizes, width, height)
+            pixels, has_alpha = srgb_pixels(ImageOps.exif_transpose(reduced))
     except MediaWorkerError:
         raise
     except Image.DecompressionBombError as exc:
@@ -180,6 +213,18 @@ def _shrink_on_load(image: Image.Image, sizes: list[ThumbnailSize]) -> None:
     if image.format == "JPEG":
         edge = max(max(size.width, size.height) for size in sizes)
         image.draft("RGB", (edge, edge))
+
+
+def _reduce_to_largest(image: Image.Image, sizes: list[ThumbnailSize], width: int,
+                       height: int) -> Image.Image:
+    """Box-reduce by the largest integer factor that still leaves the biggest thumbnail's
+    pixels (`width`x`height` upright), so colour management, transposition and the copy to
+    libvips handle ~2 MP instead of a phone photo's 12 MP: a HEIC job measured 25-35% less CPU
+    and half the extra memory. Only without alpha: `reduce` does not premultiply."""
+    factor = int(1 / max(scale_for(width, height, size) for size in sizes))
+    if factor < 2 or image.mode not in ("RGB", "L"):
+        return image
+    return image.reduce(factor)
 
 
 def srgb_pixels(image: Image.Image) -> tuple[Image.Image, bool]:
