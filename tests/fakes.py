@@ -21,7 +21,7 @@ from media_worker.engines.port import (
     RenderResult,
     SourceMedia,
 )
-from media_worker.errors import OriginalNotFoundError
+from media_worker.errors import ObjectTooLargeError, OriginalNotFoundError
 from media_worker.queue.port import QueueDepth, ReceivedMessage
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData, ThumbnailSize
@@ -86,8 +86,11 @@ class FakeStorage:
     def size(self, bucket: str, key: str) -> int:
         return len(self._get(bucket, key))
 
-    def download(self, bucket: str, key: str, destination: Path) -> int:
+    def download(self, bucket: str, key: str, destination: Path, *,
+                 max_bytes: int | None = None) -> int:
         data = self._get(bucket, key)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLargeError(len(data), max_bytes)
         destination.write_bytes(data)
         return len(data)
 

@@ -29,6 +29,13 @@ class LimitExceededError(PermanentError):
     """The input is larger than a configured limit (bytes, pixels, duration)."""
 
 
+class ObjectTooLargeError(LimitExceededError):
+    """An object longer than the caller's byte limit, refused before (or while) writing it."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"original is {size} bytes, over the limit of {limit}")
+
+
 class OriginalNotFoundError(PermanentError):
     """The original named by the row does not exist in storage."""
 

@@ -23,7 +23,6 @@ from typing import Any
 
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
 from media_worker.errors import (
-    LimitExceededError,
     MediaWorkerError,
     PermanentError,
     QueueUnavailableError,
@@ -197,12 +196,8 @@ class MediaProcessor:
             raise
 
     def _download(self, record: MediaRecord, destination: Path, log: Logger) -> int:
-        size = self._storage.size(record.bucket, record.key)
-        if size > self._settings.max_input_bytes:
-            raise LimitExceededError(
-                f"original is {size} bytes, over the limit of {self._settings.max_input_bytes}"
-            )
-        written = self._storage.download(record.bucket, record.key, destination)
+        written = self._storage.download(record.bucket, record.key, destination,
+                                         max_bytes=self._settings.max_input_bytes)
         self._metrics.add_input_bytes(written)
         log.debug("downloaded", stage="download", bytes=written)
         return written

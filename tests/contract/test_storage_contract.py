@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from media_worker.errors import OriginalNotFoundError, PermanentError, StorageUnavailableError
+from media_worker.errors import (
+    ObjectTooLargeError,
+    OriginalNotFoundError,
+    PermanentError,
+    StorageUnavailableError,
+)
 from media_worker.storage.filesystem import FilesystemStorage
 from media_worker.storage.port import ObjectStorage
 from media_worker.storage.s3 import S3Storage
@@ -87,6 +92,25 @@ def test_download_writes_the_file_and_returns_its_size(
 
     assert written == len(data)
     assert destination.read_bytes() == data
+
+
+def test_download_refuses_an_object_over_max_bytes_and_leaves_no_file(
+    storage: ObjectStorage, bucket: str, tmp_path: Path
+) -> None:
+    storage.upload(bucket, "uploads/huge.mp4", b"x" * 2048, "video/mp4")
+    destination = tmp_path / "original"
+
+    with pytest.raises(ObjectTooLargeError, match="2048 bytes, over the limit of 1024"):
+        storage.download(bucket, "uploads/huge.mp4", destination, max_bytes=1024)
+
+    assert not destination.exists()
+
+
+def test_download_of_exactly_max_bytes_is_allowed(
+    storage: ObjectStorage, bucket: str, tmp_path: Path
+) -> None:
+    storage.upload(bucket, "uploads/edge.jpg", b"y" * 1024, "image/jpeg")
+    assert storage.download(bucket, "uploads/edge.jpg", tmp_path / "o", max_bytes=1024) == 1024
 
 
 def test_size_is_the_object_length(storage: ObjectStorage, bucket: str) -> None:

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from media_worker.errors import (
     MediaWorkerError,
+    ObjectTooLargeError,
     OriginalNotFoundError,
     PermanentError,
     StorageUnavailableError,
@@ -57,9 +58,14 @@ class FilesystemStorage:
     def size(self, bucket: str, key: str) -> int:
         return self._stat_object(bucket, key).st_size
 
-    def download(self, bucket: str, key: str, destination: Path) -> int:
+    def download(self, bucket: str, key: str, destination: Path, *,
+                 max_bytes: int | None = None) -> int:
         """Copy in chunks (originals can be large); a failed copy leaves no partial file."""
         source = self._open_object(bucket, key)
+        length = os.fstat(source.fileno()).st_size
+        if max_bytes is not None and length > max_bytes:
+            source.close()
+            raise ObjectTooLargeError(length, max_bytes)
         with source, destination.open("wb") as out:
             try:
                 with _translated("read", bucket, key):

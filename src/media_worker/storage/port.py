@@ -22,8 +22,11 @@ class ObjectStorage(Protocol):
         """The object's size in bytes."""
         ...
 
-    def download(self, bucket: str, key: str, destination: Path) -> int:
-        """Write the object to `destination`; returns the number of bytes written."""
+    def download(self, bucket: str, key: str, destination: Path, *,
+                 max_bytes: int | None = None) -> int:
+        """Write the object to `destination`; returns the number of bytes written. An object
+        longer than `max_bytes` raises ObjectTooLargeError and leaves no file: one request
+        both checks the length and fetches the bytes (no HEAD before the GET)."""
         ...
 
     def upload(self, bucket: str, key: str, data: bytes, content_type: str) -> None:

@@ -20,6 +20,7 @@ from urllib3.exceptions import HTTPError as URLLib3HTTPError
 
 from media_worker.errors import (
     MediaWorkerError,
+    ObjectTooLargeError,
     OriginalNotFoundError,
     PermanentError,
     StorageUnavailableError,
@@ -88,16 +89,23 @@ class S3Storage:
         with self._translated("HeadObject", bucket, key):
             return int(self._client.head_object(Bucket=bucket, Key=key)["ContentLength"])
 
-    def download(self, bucket: str, key: str, destination: Path) -> int:
+    def download(self, bucket: str, key: str, destination: Path, *,
+                 max_bytes: int | None = None) -> int:
         """Stream the body to disk in chunks: originals can be far larger than RAM allows.
 
-        One GET, no transfer-manager threads, so a worker thread holds one pooled connection.
+        One GET, no transfer-manager threads, so a worker thread holds one pooled connection;
+        the length is judged from the GET's own Content-Length (a HEAD first would cost a
+        request per job) and the body is closed unread when it is too long.
         A failed download removes the partial file, so nobody mistakes it for the original.
         """
         with self._translated("GetObject", bucket, key):
-            body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
+            response = self._client.get_object(Bucket=bucket, Key=key)
+            body = response["Body"]
             try:
-                return _stream_to_file(body, destination)
+                length = int(response.get("ContentLength", 0))
+                if max_bytes is not None and length > max_bytes:
+                    raise ObjectTooLargeError(length, max_bytes)
+                return _stream_to_file(body, destination, max_bytes)
             except BaseException:
                 destination.unlink(missing_ok=True)
                 raise
@@ -231,14 +239,17 @@ def _client_config(
     return Config(**options)
 
 
-def _stream_to_file(body: Any, destination: Path) -> int:
+def _stream_to_file(body: Any, destination: Path, max_bytes: int | None) -> int:
     """Copy a botocore StreamingBody to `destination`; botocore checks Content-Length at the
-    end (IncompleteReadError), so a truncated body is an error, not a short file."""
+    end (IncompleteReadError), so a truncated body is an error, not a short file. The cap is
+    enforced on the bytes themselves too, whatever the header said."""
     written = 0
     with destination.open("wb") as out:
         for chunk in body.iter_chunks(_CHUNK_BYTES):
-            out.write(chunk)
             written += len(chunk)
+            if max_bytes is not None and written > max_bytes:
+                raise ObjectTooLargeError(written, max_bytes)
+            out.write(chunk)
     return written
 
 
