@@ -91,6 +91,9 @@ class Inputs:
 
     quick: bool
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mw-bench-")))
+    # Worker settings given with --env (e.g. DECODE_MEMORY_MB=96): the test harness drops
+    # inherited worker variables, so they are passed to every worker this run starts.
+    worker_env: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

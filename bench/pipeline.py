@@ -98,7 +98,8 @@ def services(workdir: Path) -> Iterator[Services]:
 
 
 @contextmanager
-def deployment(svc: Services, workdir: Path) -> Iterator[Deployment]:
+def deployment(svc: Services, workdir: Path,
+               worker_env: dict[str, str] | None = None) -> Iterator[Deployment]:
     """A fresh database, queue (+ dead-letter queue) and bucket; the database is dropped after."""
     name = f"mw_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
@@ -116,7 +117,7 @@ def deployment(svc: Services, workdir: Path) -> Iterator[Deployment]:
             "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
             "MINIO_ACCESS_KEY": "test", "MINIO_SECRET_KEY": "test",
             "RECONCILE_INTERVAL_SECONDS": "0",
-        }
+        } | (worker_env or {})
         directory = workdir / name
         directory.mkdir()
         deployed = Deployment("bench", env, directory)
@@ -314,7 +315,7 @@ def e2e_bench(inputs: Inputs, report: Report, svc: Services, *, jobs: int,
         # and the mean of the two is the reference: load from other processes on the machine
         # then hits both alike.
         before = engine_only_rate(files, concurrency)
-        with deployment(svc, inputs.workdir) as deployed:
+        with deployment(svc, inputs.workdir, inputs.worker_env) as deployed:
             run = run_worker(deployed, svc, files, concurrency,
                              inputs.workdir / f"worker-e2e-c{concurrency}.log",
                              sample_interval=0.25)
@@ -362,7 +363,7 @@ def memory_bench(inputs: Inputs, report: Report, svc: Services, *, runs: int) ->
     for case, files in cases.items():
         peaks, pss, hwm, outcomes = [], [], [], Counter()
         for attempt in range(runs):
-            with deployment(svc, inputs.workdir) as deployed:
+            with deployment(svc, inputs.workdir, inputs.worker_env) as deployed:
                 run = run_worker(deployed, svc, files, 2,
                                  inputs.workdir / f"worker-memory-{attempt}-{len(files)}.log",
                                  sample_interval=0.02)

@@ -24,6 +24,7 @@ import pyvips
 import media_worker
 from bench import images, pipeline, thumbor, video
 from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load_average
+from media_worker.config import Settings
 
 BENCHES = ("vips", "pillow", "limit", "encoders", "video", "thumbor", "concurrency", "e2e",
            "memory")
@@ -77,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     # hits there; off here too, or repeating a measurement would measure the cache.
     pyvips.cache_set_max(0)
     report = Report()
-    inputs = Inputs(quick=args.quick)
+    worker_env = {key: value for key, _, value in (item.partition("=") for item in args.env)
+                  if key.lower() in Settings.model_fields}
+    inputs = Inputs(quick=args.quick, worker_env=worker_env)
     started = time.perf_counter()
     crashed = False
     try:

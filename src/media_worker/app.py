@@ -93,11 +93,14 @@ def build_engine(settings: Settings) -> ThumbnailEngine:
     """The in-process engine, or an imagor-protocol service."""
     if settings.thumbnail_engine is EngineKind.IMAGORVIDEO:
         return build_imagor_engine(settings)
+    from media_worker.engines.decode_budget import DecodeBudget
     from media_worker.engines.factories import local_engine
-    from media_worker.engines.isolation import IsolatedEngine
+    from media_worker.engines.isolation import SPAWN, IsolatedEngine
 
+    budget = (DecodeBudget(settings.decode_memory_mb, SPAWN)
+              if settings.decode_memory_mb else None)
     factory = partial(local_engine, max_pixels=settings.max_pixels,
-                      max_video_seconds=settings.max_video_seconds)
+                      max_video_seconds=settings.max_video_seconds, budget=budget)
     return IsolatedEngine(factory, workers=settings.render_workers,
                           timeout_seconds=settings.job_timeout_seconds)
 
@@ -200,6 +203,7 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
 def poller_settings(settings: Settings, *, drain: bool) -> PollerSettings:
     return PollerSettings(
         concurrency=settings.worker_concurrency,
+        prefetch=settings.prefetch_messages,
         max_messages=settings.sqs_max_messages,
         wait_seconds=settings.sqs_wait_time_seconds,
         poll_interval_seconds=settings.sqs_poll_interval_ms / 1000,

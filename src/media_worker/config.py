@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     # exceed the cores (one downloads or uploads while the others render), renders may not: a
     # third decoder on two cores only adds memory and switching (docs/performance.md).
     render_processes: int | None = Field(None, ge=1, le=256)
+    # Messages received ahead of a free slot; unset: WORKER_CONCURRENCY. 0 = receive only for
+    # free slots (strictest sharing of the queue between replicas, one receive per job).
+    worker_prefetch: int | None = Field(None, ge=0, le=256)
+    # Megabytes of decodes that cannot stream (progressive JPEG, interlaced PNG, HEIC and
+    # other Pillow decodes) allowed at once across the decoder processes; 0 = no budget.
+    decode_memory_mb: int = Field(128, ge=0)
     max_attempts: int = Field(5, ge=1, le=100)
     max_input_bytes: int = Field(512 * 1024 * 1024, ge=1)
     max_pixels: int = Field(100_000_000, ge=1)
@@ -112,6 +118,11 @@ class Settings(BaseSettings):
         """How many decoder processes render at once (RENDER_PROCESSES or its default)."""
         return self.render_processes or min(self.worker_concurrency, _cpu_count())
 
+    @property
+    def prefetch_messages(self) -> int:
+        """Messages held ready beyond the running jobs (WORKER_PREFETCH or its default)."""
+        return self.worker_concurrency if self.worker_prefetch is None else self.worker_prefetch
+
     @field_validator("thumbnail_sizes", mode="before")
     @classmethod
     def _parse_sizes(cls, value: object) -> object:
@@ -124,7 +135,8 @@ class Settings(BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("sqs_queue_url", "sqs_dlq_url", "minio_endpoint", "metrics_port",
-                     "imagorvideo_secret", "render_processes", mode="before")
+                     "imagorvideo_secret", "render_processes", "worker_prefetch",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -10,6 +10,7 @@ never starve it.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -21,12 +22,18 @@ from media_worker.processor import MediaProcessor, Outcome
 from media_worker.queue.port import MessageQueue
 from media_worker.repository.port import MediaRepository
 
+_STOP_CHECK_SECONDS = 0.1
+
 
 @dataclass(frozen=True)
 class PollerSettings:
     """How the poller receives and paces itself."""
 
     concurrency: int = 2
+    # Messages held ready beyond the running jobs. Received in one call once the previous
+    # batch has started, so a receive serves several jobs (one ReceiveMessage per job was the
+    # largest per-job cost on the queue side), and a job can start the moment a slot frees.
+    prefetch: int = 0
     max_messages: int = 10
     wait_seconds: int = 10
     poll_interval_seconds: float = 5.0
@@ -89,13 +96,12 @@ class QueuePoller:
     def _poll_once(self, pool: ThreadPoolExecutor) -> bool:
         """One turn of the loop; False when a drain is complete."""
         self._collect_finished()
-        free = self._settings.concurrency - len(self._in_flight)
-        if free <= 0:
+        wanted = self._receivable()
+        if wanted <= 0:
             self._wait_for_a_slot(timeout=1.0)
             return True
         try:
-            messages = self._queue.receive(min(free, self._settings.max_messages),
-                                           self._wait_seconds())
+            messages = self._queue.receive(wanted, self._wait_seconds())
         except QueueUnavailableError as exc:
             self._log.warning("receive failed; pausing", error=short_error(exc),
                               pauseSeconds=self._settings.poll_interval_seconds)
@@ -109,6 +115,15 @@ class QueuePoller:
         if messages:
             return True
         return self._idle()
+
+    def _receivable(self) -> int:
+        """How many messages to ask for now: none while some received ahead have not started
+        yet; otherwise enough to fill the free slots and the prefetch, up to SQS's batch size."""
+        held = len(self._in_flight)
+        if held > self._settings.concurrency:
+            return 0
+        capacity = self._settings.concurrency + self._settings.prefetch
+        return min(capacity - held, self._settings.max_messages)
 
     def _wait_seconds(self) -> int:
         # While draining, a short long-poll keeps the exit prompt; one second still asks every
@@ -126,10 +141,19 @@ class QueuePoller:
         return True
 
     def _wait_for_a_slot(self, timeout: float) -> None:
+        """Until a job finishes, `timeout` passes or stop() is called. Waits in short slices
+        so a stop is noticed before a message received ahead would start."""
         with self._lock:
             futures = list(self._in_flight)
-        if futures:
-            wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        deadline = time.monotonic() + timeout
+        while futures and not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            done, _ = wait(futures, timeout=min(remaining, _STOP_CHECK_SECONDS),
+                           return_when=FIRST_COMPLETED)
+            if done:
+                break
         self._collect_finished()
 
     def _collect_finished(self) -> None:
@@ -175,6 +199,7 @@ class QueuePoller:
 
     # --- shutdown -------------------------------------------------------------------------
     def _shut_down(self, pool: ThreadPoolExecutor) -> None:
+        self._hand_back_unstarted()
         with self._lock:
             futures = list(self._in_flight)
         if futures:
@@ -187,6 +212,23 @@ class QueuePoller:
         for job in unfinished:
             self._abandon(job)
         pool.shutdown(wait=not unfinished, cancel_futures=True)
+
+    def _hand_back_unstarted(self) -> None:
+        """Messages received ahead whose job has not started go back at once, for another
+        worker to take, instead of waiting for the grace period or the visibility timeout."""
+        with self._lock:
+            unstarted = [future for future in self._in_flight if future.cancel()]
+            jobs = [self._in_flight.pop(future) for future in unstarted]
+        for job in jobs:
+            job.finished.set()
+            try:
+                self._queue.change_visibility(job.message, 0)
+            except MediaWorkerError as exc:
+                self._log.warning("could not hand back a message received ahead; it returns "
+                                  "after its visibility timeout",
+                                  messageId=job.message.message_id, error=short_error(exc))
+        if jobs:
+            self._log.info("handed back messages received ahead", messages=len(jobs))
 
     def _abandon(self, job: InFlightJob) -> None:
         """Give an unfinished job back: its row to PENDING, its message visible at once."""

@@ -16,8 +16,8 @@ ALL_VARIABLES = [
     "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_BUCKET", "MINIO_REGION", "THUMBNAIL_ENGINE",
     "THUMBNAIL_SIZES", "THUMBNAIL_FORMAT", "THUMBNAIL_QUALITY", "IMAGORVIDEO_URL",
     "IMAGORVIDEO_SECRET", "IMAGORVIDEO_SIGNER_TYPE", "IMAGORVIDEO_SIGNER_TRUNCATE",
-    "IMAGORVIDEO_SOURCE", "WORKER_CONCURRENCY", "RENDER_PROCESSES", "MAX_ATTEMPTS",
-    "MAX_INPUT_BYTES", "MAX_PIXELS",
+    "IMAGORVIDEO_SOURCE", "WORKER_CONCURRENCY", "RENDER_PROCESSES", "WORKER_PREFETCH",
+    "DECODE_MEMORY_MB", "MAX_ATTEMPTS", "MAX_INPUT_BYTES", "MAX_PIXELS",
     "MAX_VIDEO_SECONDS", "JOB_TIMEOUT_SECONDS", "SHUTDOWN_GRACE_SECONDS", "METRICS_PORT",
     "LOG_FORMAT", "LOG_LEVEL",
 ]
@@ -156,3 +156,11 @@ def test_render_processes_can_be_set_explicitly(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("WORKER_CONCURRENCY", "4")
     monkeypatch.setenv("RENDER_PROCESSES", "3")
     assert load_settings().render_workers == 3
+
+
+def test_prefetch_defaults_to_the_concurrency_and_may_be_zero(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_CONCURRENCY", "3")
+    assert load_settings().prefetch_messages == 3
+    monkeypatch.setenv("WORKER_PREFETCH", "0")
+    assert load_settings().prefetch_messages == 0

@@ -163,6 +163,15 @@ def test_shrunk_jpeg_decode_gives_the_exact_box(engine: LocalEngine, tmp_path: P
                                                                  (1280, 960)]
 
 
+def test_pillow_fallback_after_draft_scaling_still_fills_the_largest_box(
+        engine: LocalEngine, corpus: Path) -> None:
+    """A damaged 3648x2736 JPEG goes through Pillow: the DCT draft and the integer reduce
+    after it must together never leave fewer pixels than the 1280 px thumbnail needs."""
+    result = render(engine, corpus / "images" / "malformed" / "corrupted.jpg")
+    assert [(t.width, t.height) for t in result.thumbnails] == [(150, 113), (480, 360),
+                                                                 (1280, 960)]
+
+
 def test_thumbnails_come_back_in_the_order_of_sizes(engine: LocalEngine, tmp_path: Path) -> None:
     sizes = ThumbnailSize.parse_list("medium:480x480,small:150x150,large:1280x1280")
     result = render(engine, pattern(tmp_path / "p.png", 2000, 1000), sizes)

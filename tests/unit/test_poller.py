@@ -38,7 +38,8 @@ class SlowEngine(FakeEngine):
 
 
 def make_poller(jobs: int, *, concurrency: int = 2, drain: bool = True, seconds: float = 0.05,
-                grace: float = 5.0) -> tuple[QueuePoller, FakeRepository, FakeQueue, SlowEngine]:
+                grace: float = 5.0, prefetch: int = 0,
+                ) -> tuple[QueuePoller, FakeRepository, FakeQueue, SlowEngine]:
     queue, storage, repository = FakeQueue(), FakeStorage(), FakeRepository()
     engine = SlowEngine(seconds=seconds)
     for _ in range(jobs):
@@ -51,7 +52,7 @@ def make_poller(jobs: int, *, concurrency: int = 2, drain: bool = True, seconds:
     )
     poller = QueuePoller(
         queue=queue, processor=processor, repository=repository, logger=log,
-        settings=PollerSettings(concurrency=concurrency, wait_seconds=0,
+        settings=PollerSettings(concurrency=concurrency, prefetch=prefetch, wait_seconds=0,
                                 poll_interval_seconds=0.01, visibility_timeout=30,
                                 shutdown_grace_seconds=grace, drain=drain),
     )
@@ -71,8 +72,8 @@ def test_never_runs_more_jobs_than_the_concurrency() -> None:
     assert engine.peak == 3
 
 
-def test_receives_no_more_messages_than_free_slots() -> None:
-    poller, _, queue, _ = make_poller(jobs=5, concurrency=2)
+def spy_on_receives(queue: FakeQueue) -> list[int]:
+    """The `max_messages` of every receive call, in order."""
     received: list[int] = []
     original = queue.receive
 
@@ -81,8 +82,39 @@ def test_receives_no_more_messages_than_free_slots() -> None:
         return original(max_messages, wait_seconds)
 
     queue.receive = spy  # type: ignore[method-assign]
+    return received
+
+
+def test_without_prefetch_receives_no_more_messages_than_free_slots() -> None:
+    poller, _, queue, _ = make_poller(jobs=5, concurrency=2)
+    received = spy_on_receives(queue)
     poller.run()
     assert max(received) <= 2
+
+
+def test_prefetch_fills_free_slots_and_the_buffer_in_one_receive() -> None:
+    poller, _, queue, engine = make_poller(jobs=12, concurrency=2, prefetch=2)
+    received = spy_on_receives(queue)
+    outcomes = poller.run()
+    assert outcomes[Outcome.READY] == 12
+    assert received[0] == 4
+    assert engine.peak == 2  # messages received ahead wait; they never run beyond concurrency
+
+
+def test_no_receive_while_messages_received_ahead_have_not_started() -> None:
+    """Steady state: one receive per `prefetch` jobs, not one per job."""
+    poller, _, queue, _ = make_poller(jobs=12, concurrency=2, prefetch=2)
+    received = spy_on_receives(queue)
+    poller.run()
+    nonempty = [count for count in received if count > 0]
+    assert len(nonempty) <= 1 + 12 // 2 + 1  # first fill, then a batch of 2 per refill, drain
+
+
+def test_prefetch_never_asks_for_more_than_the_sqs_batch_size() -> None:
+    poller, _, queue, _ = make_poller(jobs=30, concurrency=8, prefetch=8)  # max_messages 10
+    received = spy_on_receives(queue)
+    poller.run()
+    assert max(received) == 10
 
 
 def test_stop_lets_in_flight_jobs_finish_and_receives_nothing_more() -> None:
@@ -96,6 +128,21 @@ def test_stop_lets_in_flight_jobs_finish_and_receives_nothing_more() -> None:
     assert counts[MediaStatus.READY] == 2
     assert counts[MediaStatus.PENDING] == 4
     assert len(queue.inbox) == 4
+
+
+def test_stop_hands_back_messages_received_ahead_at_once() -> None:
+    poller, repository, queue, _ = make_poller(jobs=6, concurrency=2, drain=False, seconds=0.5,
+                                               prefetch=2)
+    runner = threading.Thread(target=poller.run)
+    runner.start()
+    time.sleep(0.2)
+    poller.stop()
+    runner.join(timeout=5)
+    counts = repository.count_by_status()
+    assert counts[MediaStatus.READY] == 2  # the two running jobs finish
+    assert counts[MediaStatus.PENDING] == 4
+    assert sorted(queue.visibility.values()) == [0, 0]  # the two received ahead: visible now
+    assert len(queue.inbox) == 2  # never received
 
 
 def test_job_outliving_the_grace_period_is_handed_back() -> None:

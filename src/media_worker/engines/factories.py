@@ -6,11 +6,18 @@ the decoder children load them (about 60 MB per process saved)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from media_worker.engines.port import ThumbnailEngine
 
+if TYPE_CHECKING:
+    from media_worker.engines.decode_budget import DecodeBudget
 
-def local_engine(*, max_pixels: int, max_video_seconds: float) -> ThumbnailEngine:
+
+def local_engine(*, max_pixels: int, max_video_seconds: float,
+                 budget: DecodeBudget | None = None) -> ThumbnailEngine:
     """A LocalEngine, imported here so only the calling process loads the codec libraries."""
     from media_worker.engines.local import LocalEngine
 
-    return LocalEngine(max_pixels=max_pixels, max_video_seconds=max_video_seconds)
+    return LocalEngine(max_pixels=max_pixels, max_video_seconds=max_video_seconds,
+                       budget=budget)

@@ -11,6 +11,7 @@ metadata is stripped the pixels would be shown as sRGB with the wrong colours.
 from __future__ import annotations
 
 import io
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pyvips
 from PIL import Image, ImageCms, ImageOps
 
+from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget
 from media_worker.engines.encode import (
     largest_box,
     render_from_image,
@@ -46,28 +48,36 @@ PILLOW_NAMES = {
 # scans (restart markers out of order) that Pillow decodes. Only for mature Pillow decoders.
 _SECOND_CHANCE = frozenset({"jpeg", "png", "gif", "avif"})
 _ORIENTATION_SWAPS = frozenset({5, 6, 7, 8})
+_JPEG_SAMPLES_PER_PIXEL = {"4:2:0": 1.5, "4:2:2": 2.0, "4:4:4": 3.0}
+# Decodes below this are not counted against the budget: they are not what makes a peak, and
+# waiting for them would only add latency.
+_MIN_BUDGETED_MEGABYTES = 16
 _EXIF_ORIENTATION = 0x0112
 
 
 def render_image(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
-    *, max_pixels: int,
+    *, max_pixels: int, budget: DecodeBudget | None = None,
 ) -> RenderResult:
-    """Thumbnails and metadata of a still image."""
+    """Thumbnails and metadata of a still image. A decode that cannot stream waits for its
+    share of `budget` (see decode_budget.py)."""
     if media_type.format == "jxl" and not _jxl_plugin_loaded():
         raise UnsupportedMediaError(
             "JPEG XL is not supported: no JPEG XL decoder is installed (pillow-jxl-plugin)")
     if not _libvips_loads(media_type):
-        return _render_with_pillow(path, media_type, sizes, output, max_pixels)
+        return _render_with_pillow(path, media_type, sizes, output, max_pixels=max_pixels,
+                                   budget=budget)
     try:
-        return _render_with_vips(path, media_type, sizes, output, max_pixels)
+        return _render_with_vips(path, media_type, sizes, output, max_pixels=max_pixels,
+                                   budget=budget)
     except pyvips.Error as exc:
         vips_failure = CorruptMediaError(decode_error(media_type, _vips_detail(exc), path))
         vips_said_why = bool((exc.detail or "").strip())
     if media_type.format not in _SECOND_CHANCE:
         raise vips_failure
     try:
-        return _render_with_pillow(path, media_type, sizes, output, max_pixels)
+        return _render_with_pillow(path, media_type, sizes, output, max_pixels=max_pixels,
+                                   budget=budget)
     except CorruptMediaError as pillow_failure:
         raise (vips_failure if vips_said_why else pillow_failure) from None
 
@@ -80,7 +90,7 @@ def _libvips_loads(media_type: MediaType) -> bool:
 # --- libvips -------------------------------------------------------------------------------
 def _render_with_vips(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
-    max_pixels: int,
+    *, max_pixels: int, budget: DecodeBudget | None,
 ) -> RenderResult:
     source = _vips_source(path, media_type)
     header = _vips_header(source)
@@ -91,8 +101,10 @@ def _render_with_vips(
     if orientation in _ORIENTATION_SWAPS:
         width, height = height, width
     box = largest_box(width, height, sizes)
-    largest = _decode_fitted(source, media_type, box, width, height)
-    thumbnails = render_sizes(largest, sizes, output)
+    with _admitted(budget, _vips_decode_megabytes(media_type, header)):
+        largest = _decode_fitted(source, media_type, box, width, height)
+        thumbnails = render_sizes(largest, sizes, output)
+        del largest  # the decoder's buffers go with it, inside the admission
     metadata = image_metadata(media_type, width, height, orientation=orientation,
                               has_alpha=bool(header.hasalpha()), pages=_pages(header))
     return RenderResult(thumbnails, metadata)
@@ -117,6 +129,34 @@ def _decode_fitted(source: str | bytes, media_type: MediaType, box: ThumbnailSiz
     scaled = pyvips.Image.new_from_file(source, access="sequential", shrink=shrink,
                                         fail_on="none")
     return scaled.thumbnail_image(box.width, **options)
+
+
+def _vips_decode_megabytes(media_type: MediaType, header: pyvips.Image) -> int:
+    """What the decode holds in memory when it cannot stream; 0 when it streams."""
+    pixels = header.width * header.height
+    if media_type.format == "jpeg" and _header_int(header, "jpeg-multiscan"):
+        # every coefficient (2 bytes) of every sample until the last scan
+        samples = _JPEG_SAMPLES_PER_PIXEL.get(_header_str(header, "jpeg-chroma-subsample"), 3.0)
+        return int(pixels * 2 * (samples if header.bands >= 3 else 1) / MEGABYTE)
+    if media_type.format == "png" and _header_int(header, "interlaced"):
+        depth = 2 if header.format == "ushort" else 1
+        return pixels * header.bands * depth // MEGABYTE
+    return 0
+
+
+def _header_int(header: pyvips.Image, name: str) -> int:
+    return int(header.get(name)) if header.get_typeof(name) else 0
+
+
+def _header_str(header: pyvips.Image, name: str) -> str:
+    return str(header.get(name)) if header.get_typeof(name) else ""
+
+
+def _admitted(budget: DecodeBudget | None, megabytes: int) -> AbstractContextManager[None]:
+    """The budget's admission for a decode of `megabytes`; small decodes are not counted."""
+    if budget is None or megabytes < _MIN_BUDGETED_MEGABYTES:
+        return nullcontext()
+    return budget.admit(megabytes)
 
 
 def jpeg_shrink(width: int, height: int, box: ThumbnailSize) -> int:
@@ -174,7 +214,7 @@ def decode_error(media_type: MediaType, detail: str, path: Path) -> str:
 # --- Pillow --------------------------------------------------------------------------------
 def _render_with_pillow(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
-    max_pixels: int,
+    *, max_pixels: int, budget: DecodeBudget | None,
 ) -> RenderResult:
     _register_pillow_plugins()
     try:
@@ -186,8 +226,11 @@ def _render_with_pillow(
             if orientation in _ORIENTATION_SWAPS:
                 width, height = height, width
             _shrink_on_load(opened, sizes)
-            reduced = _reduce_to_largest(opened, sizes, width, height)
-            pixels, has_alpha = srgb_pixels(ImageOps.exif_transpose(reduced))
+            with _admitted(budget, _pillow_decode_megabytes(opened)):
+                reduced = _reduce_to_largest(opened, sizes,
+                                             swapped=orientation in _ORIENTATION_SWAPS)
+                pixels, has_alpha = srgb_pixels(ImageOps.exif_transpose(reduced))
+                del reduced
     except MediaWorkerError:
         raise
     except Image.DecompressionBombError as exc:
@@ -203,6 +246,13 @@ def _render_with_pillow(
     return RenderResult(thumbnails, metadata)
 
 
+def _pillow_decode_megabytes(image: Image.Image) -> int:
+    """Pillow decodes the whole picture (at its draft scale): 8-bit RGB(A), plus libheif's
+    own YUV planes for HEIF."""
+    per_pixel = 4 + (1.5 if image.format == "HEIF" else 0)
+    return int(image.width * image.height * per_pixel / MEGABYTE)
+
+
 def _pillow_orientation(image: Image.Image) -> int:
     value = image.getexif().get(_EXIF_ORIENTATION, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
@@ -215,12 +265,14 @@ def _shrink_on_load(image: Image.Image, sizes: list[ThumbnailSize]) -> None:
         image.draft("RGB", (edge, edge))
 
 
-def _reduce_to_largest(image: Image.Image, sizes: list[ThumbnailSize], width: int,
-                       height: int) -> Image.Image:
+def _reduce_to_largest(image: Image.Image, sizes: list[ThumbnailSize], *,
+                       swapped: bool) -> Image.Image:
     """Box-reduce by the largest integer factor that still leaves the biggest thumbnail's
-    pixels (`width`x`height` upright), so colour management, transposition and the copy to
-    libvips handle ~2 MP instead of a phone photo's 12 MP: a HEIC job measured 25-35% less CPU
-    and half the extra memory. Only without alpha: `reduce` does not premultiply."""
+    pixels, so colour management, transposition and the copy to libvips handle ~2 MP instead
+    of a phone photo's 12 MP: a HEIC job measured 25-35% less CPU and half the extra memory.
+    Judged on the size as loaded (after any JPEG draft scaling), upright when `swapped`.
+    Only without alpha: `reduce` does not premultiply."""
+    width, height = image.size[::-1] if swapped else image.size
     factor = int(1 / max(scale_for(width, height, size) for size in sizes))
     if factor < 2 or image.mode not in ("RGB", "L"):
         return image

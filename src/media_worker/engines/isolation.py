@@ -22,6 +22,10 @@ from media_worker.errors import CorruptMediaError, LimitExceededError
 from media_worker.types import ThumbnailSize
 
 EngineFactory = Callable[[], ThumbnailEngine]
+# Children are spawned, not forked: forking a parent that runs threads (the poller's) can copy a
+# lock held by another thread. Shared objects handed to children (the decode budget) come from
+# the same context.
+SPAWN = multiprocessing.get_context("spawn")
 
 # The engine of *this child process*, built once by the pool's initializer: a process pool
 # can only reach per-process state through module scope. The parent never sets it.
@@ -52,7 +56,7 @@ class IsolatedEngine:
             max_tasks=max_tasks_per_child,  # recycle children: bounds leaks in C libraries
             initializer=_start_child,
             initargs=(factory,),
-            context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
+            context=SPAWN,
         )
 
     def render(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pyvips
 
+from media_worker.engines.decode_budget import DecodeBudget
 from media_worker.engines.images import render_image
 from media_worker.engines.placeholder import blurhash_of
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.sniff import MediaKind, sniff
-from media_worker.engines.video import render_video
 from media_worker.errors import CorruptMediaError, UnsupportedMediaError
 from media_worker.types import ThumbnailSize
 
@@ -16,9 +16,11 @@ from media_worker.types import ThumbnailSize
 class LocalEngine:
     """ThumbnailEngine on libvips (images) and FFmpeg via PyAV (video)."""
 
-    def __init__(self, *, max_pixels: int, max_video_seconds: float) -> None:
+    def __init__(self, *, max_pixels: int, max_video_seconds: float,
+                 budget: DecodeBudget | None = None) -> None:
         self._max_pixels = max_pixels
         self._max_video_seconds = max_video_seconds
+        self._budget = budget
         # Defence in depth: libvips loaders marked untrusted (MATLAB, FITS, …) never see an
         # upload, whatever the sniffer let through. SVG is among them but wanted: images.py
         # loads it from memory only, so it cannot reach files beside it.
@@ -38,9 +40,13 @@ class LocalEngine:
         try:
             if media_type.kind is MediaKind.IMAGE:
                 result = render_image(source.path, media_type, sizes, output,
-                                      max_pixels=self._max_pixels)
+                                      max_pixels=self._max_pixels, budget=self._budget)
                 return _with_placeholder(result)
             if media_type.kind is MediaKind.VIDEO:
+                # Imported on the first video: FFmpeg's libraries add ~20 MB to every decoder
+                # process, which a worker that only ever sees photos should not pay.
+                from media_worker.engines.video import render_video
+
                 result = render_video(source.path, media_type, sizes, output,
                                       max_pixels=self._max_pixels,
                                       max_seconds=self._max_video_seconds)
