@@ -115,6 +115,9 @@ class MediaProcessor:
     def handle(self, job: InFlightJob) -> Outcome:
         """Run one delivery through the status machine; never raises."""
         started = time.monotonic()
+        # Received ahead (WORKER_PREFETCH), a message may wait for a free slot; its latency
+        # (`seconds`) counts from the receive, and this stage says how much of it was waiting.
+        job.stages["queued"] = started - job.started
         with self._metrics.tracking_in_flight():
             outcome = self._handle(job)
         self._record(job, outcome, time.monotonic() - started)
