@@ -328,6 +328,13 @@ def e2e_bench(inputs: Inputs, report: Report, svc: Services, *, jobs: int,
                        f"{jobs} jobs, moto S3+SQS + PostgreSQL vs engine only",
                        f"{run.steady_rate:.2f}/s", f"{engine_rate:.2f}/s",
                        run.steady_rate / engine_rate, E2E_TARGET if primary else None))
+        # moto (a Python server on the same two cores) is not part of the pipeline in
+        # production; judged as is above, and here against the CPU it left to the engine.
+        moto_share = run.moto_cpu / (run.wall * CORES)
+        report.add(Row(f"5b end to end vs engine on the CPU moto left (c={concurrency}, info)",
+                       f"engine alone x (1 - moto's {moto_share:.0%} of the cores)",
+                       f"{run.steady_rate:.2f}/s", f"{engine_rate * (1 - moto_share):.2f}/s",
+                       run.steady_rate / (engine_rate * (1 - moto_share))))
         report.add(Row(f"5 end to end (concurrency {concurrency})", "job latency p50 / p95",
                        f"{median(run.latencies):.2f} s / {percentile(run.latencies, 0.95):.2f} s",
                        ""))
@@ -375,6 +382,10 @@ def memory_bench(inputs: Inputs, report: Report, svc: Services, *, runs: int) ->
         report.add(Row("6 memory: peak RSS, worker + children (concurrency 2)", case,
                        f"{worst / 2**20:.0f} MB", f"limit {MEMORY_LIMIT_MB} MB",
                        worst / 2**20 / MEMORY_LIMIT_MB, MEMORY_TARGET))
+        report.add(Row("6 memory: peak PSS, worker + children (concurrency 2)",
+                       f"{case}: shared pages counted once (as a container limit is)",
+                       f"{max(pss) / 2**20:.0f} MB", f"limit {MEMORY_LIMIT_MB} MB",
+                       max(pss) / 2**20 / MEMORY_LIMIT_MB, MEMORY_TARGET))
         per_process = ", ".join(f"{value / 2**20:.0f}" for value in hwm[peaks.index(worst)])
         report.note(f"6 memory, {case}: worst of {runs} run(s); PSS peak {max(pss) / 2**20:.0f} "
                     f"MB; per-process peak RSS (VmHWM) {per_process} MB; outcomes "
