@@ -31,6 +31,12 @@ thumbor: $(THUMBOR_STAMP)
 test: $(STAMP) $(THUMBOR_STAMP)
 	scripts/test.sh
 
+# The performance benchmarks of docs/performance.md (about 20 minutes; BENCH_ARGS=--quick: 3).
+bench: $(STAMP) $(THUMBOR_STAMP)
+	scripts/ensure-postgres.sh
+	scripts/ensure-tools.sh --bench
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 

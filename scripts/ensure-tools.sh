@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Debian tools some tests compare against: vipsthumbnail (libvips-tools) for the fidelity
-# reference. Installed when missing and we are root with apt-get; otherwise those tests skip.
+# Debian tools the tests and benchmarks compare against, installed when missing and we are
+# root with apt-get; otherwise whatever needs them skips, saying what to install.
+#   scripts/ensure-tools.sh          vipsthumbnail (libvips-tools): the fidelity reference
+#   scripts/ensure-tools.sh --bench  also ffmpeg and tjbench (libjpeg-turbo-progs): bench/
 set -uo pipefail
-command -v vipsthumbnail >/dev/null && exit 0
+declare -A packages=([vipsthumbnail]=libvips-tools)
+if [ "${1:-}" = "--bench" ]; then
+  packages[ffmpeg]=ffmpeg
+  packages[tjbench]=libjpeg-turbo-progs
+fi
+missing=()
+for tool in "${!packages[@]}"; do
+  command -v "$tool" >/dev/null || missing+=("${packages[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "ensure-tools: installing libvips-tools" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvips-tools) \
-    >/dev/null 2>&1 || echo "ensure-tools: could not install libvips-tools; fidelity tests will skip" >&2
+  echo "ensure-tools: installing ${missing[*]}" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") \
+    >/dev/null 2>&1 || echo "ensure-tools: could not install ${missing[*]}; what needs them will skip" >&2
 else
-  echo "ensure-tools: vipsthumbnail missing; fidelity tests will skip" >&2
+  echo "ensure-tools: missing ${missing[*]}; what needs them will skip" >&2
 fi
 exit 0
