@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyvips
 from PIL import Image, ImageOps
+from pillow_heif import options as heif_options
 
 from bench.common import (
     MAX_PIXELS,
@@ -48,6 +49,7 @@ from media_worker.engines.port import OutputSpec
 VIPS_TARGET = Target("<=", 0.8)
 PILLOW_TARGET = Target("<=", 0.33)
 LIMIT_TARGET = Target("<=", 1.5)
+NAIVE_HEIF_DECODE_THREADS = 4  # pillow-heif's default
 JPEG_Q80 = OutputSpec(format=ThumbnailFormat.JPEG, quality=80)
 
 
@@ -79,7 +81,14 @@ def naive_pillow(photo: Photo) -> float:
                 upright.thumbnail((size.width, size.height))
                 upright.save(io.BytesIO(), "WEBP", quality=80)
 
-    return cpu_of(run)
+    # pillow-heif's options are process-wide and the engine sets its own (one decode thread):
+    # the naive script runs with the library's defaults, as it would on its own.
+    ours = heif_options.DECODE_THREADS
+    heif_options.DECODE_THREADS = NAIVE_HEIF_DECODE_THREADS
+    try:
+        return cpu_of(run)
+    finally:
+        heif_options.DECODE_THREADS = ours
 
 
 # --- 1 and 2: CPU per photo -----------------------------------------------------------------

@@ -300,9 +300,14 @@ def srgb_pixels(image: Image.Image) -> tuple[Image.Image, bool]:
 
 @cache
 def _register_pillow_plugins() -> None:
-    """pillow-heif (HEIC/HEIF) and, when installed, the JPEG XL plugin register with Pillow."""
-    from pillow_heif import register_heif_opener
+    """pillow-heif (HEIC/HEIF) and, when installed, the JPEG XL plugin register with Pillow.
 
+    libheif decodes the tiles of a HEIC in 4 threads by default; a worker already runs one
+    job per core, so they only add overhead: one thread measured 4-8% less CPU per render
+    (279 → 257 ms for an 8.5 MP HEIC, 472 → 452 ms for 12 MP)."""
+    from pillow_heif import options, register_heif_opener
+
+    options.DECODE_THREADS = 1
     register_heif_opener()
     _jxl_plugin_loaded()
 
