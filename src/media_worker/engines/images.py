@@ -102,7 +102,8 @@ def _render_with_vips(
         width, height = height, width
     box = largest_box(width, height, sizes)
     with _admitted(budget, _vips_decode_megabytes(media_type, header)):
-        largest = _decode_fitted(source, media_type, box, width, height)
+        largest = _decode_fitted(source, media_type, box, width, height,
+                                 managed=_needs_colour_management(header))
         thumbnails = render_sizes(largest, sizes, output)
         del largest  # the decoder's buffers go with it, inside the admission
     metadata = image_metadata(media_type, width, height, orientation=orientation,
@@ -111,16 +112,19 @@ def _render_with_vips(
 
 
 def _decode_fitted(source: str | bytes, media_type: MediaType, box: ThumbnailSize,
-                   width: int, height: int) -> pyvips.Image:
+                   width: int, height: int, *, managed: bool) -> pyvips.Image:
     """The picture decoded once, upright, in sRGB, fitted to `box` (`width`x`height` upright).
 
-    `import_profile`: an untagged picture is sRGB already; without it libvips 8.18 still runs a
-    full ICC transform to export it (identical pixels, ~0.3 s of a 12 MP photo). A JPEG is
-    decoded at the smallest DCT scale that still covers the box, then resized: `thumbnail`
-    keeps a 2x margin (a 12 MP photo for a 1280 px box decodes at full size, where 1/2 is
-    enough), and the explicit shrink was 20-30% less CPU for the same SSIM."""
-    options = {"height": box.height, "size": "down", "import_profile": "srgb",
-               "export_profile": "srgb"}
+    Colour management only when `managed` (an embedded profile, or CMYK): an untagged picture
+    is sRGB already, and asking libvips to export sRGB anyway cost a full ICC transform in
+    libvips 8.18 (identical pixels, ~0.3 s of a 12 MP photo; ~6 ms even with an sRGB import
+    profile). A JPEG is decoded at the smallest DCT scale that still covers the box, then
+    resized: `thumbnail` keeps a 2x margin (a 12 MP photo for a 1280 px box decodes at full
+    size, where 1/2 is enough), and the explicit shrink was 20-30% less CPU for the same
+    SSIM."""
+    options: dict[str, Any] = {"height": box.height, "size": "down"}
+    if managed:
+        options |= {"import_profile": "srgb", "export_profile": "srgb"}
     if isinstance(source, bytes):
         return pyvips.Image.thumbnail_buffer(source, box.width, **options)
     shrink = jpeg_shrink(width, height, box) if media_type.format == "jpeg" else 1
@@ -157,6 +161,11 @@ def _admitted(budget: DecodeBudget | None, megabytes: int) -> AbstractContextMan
     if budget is None or megabytes < _MIN_BUDGETED_MEGABYTES:
         return nullcontext()
     return budget.admit(megabytes)
+
+
+def _needs_colour_management(header: pyvips.Image) -> bool:
+    """Whether the pixels need converting to sRGB: they carry a profile, or are CMYK."""
+    return bool(header.get_typeof("icc-profile-data")) or header.interpretation == "cmyk"
 
 
 def jpeg_shrink(width: int, height: int, box: ThumbnailSize) -> int:
