@@ -42,7 +42,7 @@ from bench.common import (
     seconds,
 )
 from media_worker.config import ThumbnailFormat
-from media_worker.engines.encode import fit, to_srgb8
+from media_worker.engines.encode import WEBP_EFFORT, fit, to_srgb8
 from media_worker.engines.local import LocalEngine
 from media_worker.engines.port import OutputSpec
 
@@ -161,7 +161,7 @@ KEEP_NONE = 0
 SETTINGS = (
     *(Setting(f"webp Q80 effort {effort}",
               lambda im, e=effort: im.webpsave_buffer(Q=80, keep=KEEP_NONE, effort=e),
-              default=effort == 4) for effort in (0, 2, 4, 6)),
+              default=effort == WEBP_EFFORT) for effort in (0, 1, 2, 4, 6)),
     Setting("jpeg Q80", lambda im: im.jpegsave_buffer(Q=80, keep=KEEP_NONE)),
     Setting("jpeg Q80 optimize_coding",
             lambda im: im.jpegsave_buffer(Q=80, keep=KEEP_NONE, optimize_coding=True),

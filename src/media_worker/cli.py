@@ -78,7 +78,9 @@ def run(
         "--drain", help="Exit 0 once the queue has no visible messages and no job is in flight."
     )] = False,
     concurrency: Annotated[int | None, typer.Option(
-        "--concurrency", "-c", min=1, help="Jobs in flight at once (overrides WORKER_CONCURRENCY)."
+        "--concurrency", "-c", min=1,
+        help="Jobs in flight at once (overrides WORKER_CONCURRENCY); decoder processes follow "
+             "it up to the CPU count unless RENDER_PROCESSES is set.",
     )] = None,
 ) -> None:
     """Consume the queue and render thumbnails until stopped (SIGTERM/SIGINT) or drained."""
