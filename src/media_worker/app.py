@@ -42,6 +42,7 @@ def build_queue(settings: Settings) -> MessageQueue:
             secret_access_key=settings.aws_secret_access_key.get_secret_value(),
             dlq_url=settings.sqs_dlq_url,
             visibility_timeout=settings.sqs_visibility_timeout,
+            max_pool_connections=connection_pool_size(settings),
         )
     from media_worker.queue.sqlite import SqliteQueue
 
@@ -58,6 +59,13 @@ def embedded_max_receive_count(settings: Settings) -> int:
     return settings.max_attempts * 2 + 5
 
 
+def connection_pool_size(settings: Settings) -> int:
+    """HTTP connections per S3/SQS client: one per job thread, plus the poller, heartbeat,
+    readiness check, queue gauge and reconciler; never below botocore's usual 10. Too few
+    would make threads queue for a connection (and urllib3 drop the surplus ones)."""
+    return max(10, settings.worker_concurrency + 5)
+
+
 def build_storage(settings: Settings) -> ObjectStorage:
     """S3-compatible storage when MINIO_ENDPOINT is set, else a local directory."""
     if settings.minio_endpoint:
@@ -68,6 +76,7 @@ def build_storage(settings: Settings) -> ObjectStorage:
             access_key_id=settings.minio_access_key,
             secret_access_key=settings.minio_secret_key.get_secret_value(),
             region=settings.minio_region,
+            max_pool_connections=connection_pool_size(settings),
         )
     from media_worker.storage.filesystem import FilesystemStorage
 

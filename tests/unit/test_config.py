@@ -164,3 +164,13 @@ def test_prefetch_defaults_to_the_concurrency_and_may_be_zero(
     assert load_settings().prefetch_messages == 3
     monkeypatch.setenv("WORKER_PREFETCH", "0")
     assert load_settings().prefetch_messages == 0
+
+
+def test_http_connection_pools_grow_with_the_concurrency(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from media_worker.app import connection_pool_size
+
+    monkeypatch.setenv("WORKER_CONCURRENCY", "2")
+    assert connection_pool_size(load_settings()) == 10
+    monkeypatch.setenv("WORKER_CONCURRENCY", "64")
+    assert connection_pool_size(load_settings()) == 69

@@ -43,14 +43,14 @@ SCAN_VISIBILITY_SECONDS = 60
 SCAN_WAIT_SECONDS = 1
 
 
-def _client_config(region: str) -> Config:
+def _client_config(region: str, max_pool_connections: int) -> Config:
     """Retries by botocore; the read timeout outlasts the longest long poll (20 s)."""
     return Config(
         region_name=region,
         retries={"mode": "standard", "max_attempts": 5},
         connect_timeout=5,
         read_timeout=MAX_WAIT_SECONDS + 15,
-        max_pool_connections=32,
+        max_pool_connections=max_pool_connections,
         tcp_keepalive=True,
     )
 
@@ -82,7 +82,10 @@ class SqsQueue:
         secret_access_key: str,
         dlq_url: str | None = None,
         visibility_timeout: int = 300,
+        max_pool_connections: int = 32,
     ) -> None:
+        """`max_pool_connections`: at least the threads that call at once (jobs, the poller,
+        the heartbeat, the gauge); more costs nothing, as connections open on demand."""
         self._queue_url = queue_url
         self._dlq_url = dlq_url or None
         self._visibility_timeout = _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
@@ -98,7 +101,8 @@ class SqsQueue:
             region_name=region,
         )
         self._client = session.client(
-            "sqs", endpoint_url=endpoint_url or None, config=_client_config(region)
+            "sqs", endpoint_url=endpoint_url or None,
+            config=_client_config(region, max_pool_connections),
         )
 
     # --- the port ---------------------------------------------------------------------------
