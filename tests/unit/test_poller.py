@@ -59,6 +59,15 @@ def make_poller(jobs: int, *, concurrency: int = 2, drain: bool = True, seconds:
     return poller, repository, queue, engine
 
 
+def run_then_stop(poller: QueuePoller, *, after: float) -> None:
+    """Run the poller in a thread, stop it `after` seconds, wait for it to return."""
+    runner = threading.Thread(target=poller.run)
+    runner.start()
+    time.sleep(after)
+    poller.stop()
+    runner.join(timeout=5)
+
+
 def test_drain_processes_every_message_then_exits() -> None:
     poller, repository, _, _ = make_poller(jobs=7)
     outcomes = poller.run()
@@ -119,11 +128,7 @@ def test_prefetch_never_asks_for_more_than_the_sqs_batch_size() -> None:
 
 def test_stop_lets_in_flight_jobs_finish_and_receives_nothing_more() -> None:
     poller, repository, queue, _ = make_poller(jobs=6, concurrency=2, drain=False, seconds=0.5)
-    runner = threading.Thread(target=poller.run)
-    runner.start()
-    time.sleep(0.2)
-    poller.stop()
-    runner.join(timeout=5)
+    run_then_stop(poller, after=0.2)
     counts = repository.count_by_status()
     assert counts[MediaStatus.READY] == 2
     assert counts[MediaStatus.PENDING] == 4
@@ -133,11 +138,7 @@ def test_stop_lets_in_flight_jobs_finish_and_receives_nothing_more() -> None:
 def test_stop_hands_back_messages_received_ahead_at_once() -> None:
     poller, repository, queue, _ = make_poller(jobs=6, concurrency=2, drain=False, seconds=0.5,
                                                prefetch=2)
-    runner = threading.Thread(target=poller.run)
-    runner.start()
-    time.sleep(0.2)
-    poller.stop()
-    runner.join(timeout=5)
+    run_then_stop(poller, after=0.2)
     counts = repository.count_by_status()
     assert counts[MediaStatus.READY] == 2  # the two running jobs finish
     assert counts[MediaStatus.PENDING] == 4
@@ -148,11 +149,7 @@ def test_stop_hands_back_messages_received_ahead_at_once() -> None:
 def test_job_outliving_the_grace_period_is_handed_back() -> None:
     poller, repository, queue, _ = make_poller(jobs=1, concurrency=1, drain=False,
                                                seconds=1.5, grace=0.1)
-    runner = threading.Thread(target=poller.run)
-    runner.start()
-    time.sleep(0.3)
-    poller.stop()
-    runner.join(timeout=5)
+    run_then_stop(poller, after=0.3)
     row = next(iter(repository.rows.values()))
     assert row.status is MediaStatus.PENDING
     assert row.error == "interrupted by worker shutdown"
