@@ -31,6 +31,7 @@ class InFlightJob:
     finished: threading.Event = field(default_factory=threading.Event)
     kind: str | None = None  # image or video, once the engine has seen the bytes
     stages: dict[str, float] = field(default_factory=dict)  # stage → seconds
+    handling_since: float | None = None  # when a worker thread took it up (after any wait)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -42,8 +43,9 @@ class InFlightJob:
             self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - started
 
     @property
-    def age_seconds(self) -> float:
-        return time.monotonic() - self.started
+    def running_seconds(self) -> float:
+        """Time since a thread took the job up; 0 while it waits, received ahead."""
+        return 0.0 if self.handling_since is None else time.monotonic() - self.handling_since
 
 
 class PoisonMessageError(ValueError):

@@ -168,9 +168,11 @@ class QueuePoller:
 
     def _back_off(self) -> None:
         """A dependency is down: stop taking messages for a poll interval rather than burning
-        their receive counts (which would push them towards the dead-letter queue)."""
+        their receive counts (which would push them towards the dead-letter queue). Messages
+        received ahead go back too: run now, each would only be deferred in turn."""
         self._log.warning("database unavailable; pausing before the next receive",
                           pauseSeconds=self._settings.poll_interval_seconds)
+        self._hand_back_unstarted()
         self._stopping.wait(self._settings.poll_interval_seconds)
 
     # --- heartbeat ------------------------------------------------------------------------
@@ -186,7 +188,9 @@ class QueuePoller:
     def _extend(self, job: InFlightJob) -> None:
         if job.finished.is_set():
             return
-        if job.age_seconds > self._settings.max_job_seconds:
+        # Measured from when a thread took the job up: time spent received ahead, waiting
+        # for a slot, is not the job running away.
+        if job.running_seconds > self._settings.max_job_seconds:
             return  # a runaway job: let its message and lease lapse so another worker retries
         timeout = self._settings.visibility_timeout
         try:

@@ -118,6 +118,7 @@ class MediaProcessor:
         # Received ahead (WORKER_PREFETCH), a message may wait for a free slot; its latency
         # (`seconds`) counts from the receive, and this stage says how much of it was waiting.
         job.stages["queued"] = started - job.started
+        job.handling_since = started
         with self._metrics.tracking_in_flight():
             outcome = self._handle(job)
         self._record(job, outcome, time.monotonic() - started)

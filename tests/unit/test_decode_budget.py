@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from media_worker.engines import decode_budget
 from media_worker.engines.decode_budget import DecodeBudget
 from media_worker.engines.isolation import SPAWN
 from media_worker.engines.local import LocalEngine
@@ -91,25 +90,42 @@ def test_the_reservation_of_a_killed_decoder_is_given_back() -> None:
         child.join()
 
 
-def test_a_lock_left_taken_by_a_killed_decoder_fails_open_instead_of_hanging(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decode_budget, "_LOCK_TIMEOUT_SECONDS", 0.2)
+def _wait_for(budget: DecodeBudget, megabytes: int) -> None:
+    with budget.admit(megabytes):
+        pass
+
+
+def test_a_decoder_killed_while_waiting_blocks_nobody() -> None:
     budget = DecodeBudget(100, SPAWN)
-    taken, done = threading.Event(), threading.Event()
+    ready = SPAWN.Event()
+    holder = SPAWN.Process(target=_hold_forever, args=(budget, ready))
+    waiter = SPAWN.Process(target=_wait_for, args=(budget, 80))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        waiter.start()
+        time.sleep(1.0)  # the waiter is polling for its turn
+        os.kill(waiter.pid, signal.SIGKILL)
+        waiter.join(5)
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join(5)
+        admit_and_release = threading.Thread(target=_wait_for, args=(budget, 80), daemon=True)
+        admit_and_release.start()
+        admit_and_release.join(3.0)
+        assert not admit_and_release.is_alive(), "admitting or releasing hung"
+    finally:
+        for process in (holder, waiter):
+            process.kill()
+            process.join()
 
-    def take_the_lock_and_vanish() -> None:
-        budget._condition.acquire()  # as a decoder killed mid-update would leave it
-        taken.set()
-        done.wait(10)
-        budget._condition.release()
 
-    thread = threading.Thread(target=take_the_lock_and_vanish)
-    thread.start()
-    assert taken.wait(5)
+def test_a_decode_waits_at_most_max_wait_then_runs_anyway() -> None:
+    budget = DecodeBudget(100, SPAWN, max_wait_seconds=0.3)
+    thread, release = holding(budget, 90)
     try:
         assert admitted_within(budget, 50, 2.0)
     finally:
-        done.set()
+        release.set()
         thread.join()
 
 

@@ -11,6 +11,7 @@ import structlog
 
 from media_worker.config import ThumbnailFormat
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
+from media_worker.jobs import InFlightJob
 from media_worker.poller import PollerSettings, QueuePoller
 from media_worker.processor import MediaProcessor, Outcome, ProcessorSettings
 from media_worker.types import MediaStatus, ThumbnailSize
@@ -154,3 +155,20 @@ def test_job_outliving_the_grace_period_is_handed_back() -> None:
     assert row.status is MediaStatus.PENDING
     assert row.error == "interrupted by worker shutdown"
     assert queue.visibility == {"m0": 0}
+
+
+def test_a_message_waiting_ahead_is_kept_invisible_however_long_it_waits() -> None:
+    """The runaway cut-off (max_job_seconds) counts from when a thread takes the job up."""
+    poller, _, queue, _ = make_poller(jobs=1)
+    message = queue.receive(1, 0)[0]
+    waiting = InFlightJob(message, started=time.monotonic() - 10_000)
+    poller._extend(waiting)
+    assert queue.visibility == {message.message_id: 30}
+
+
+def test_a_job_running_past_max_job_seconds_is_let_go() -> None:
+    poller, _, queue, _ = make_poller(jobs=1)
+    message = queue.receive(1, 0)[0]
+    runaway = InFlightJob(message, handling_since=time.monotonic() - 10_000)
+    poller._extend(runaway)
+    assert queue.visibility == {}

@@ -3,20 +3,29 @@
 Most thumbnails stream: libvips decodes a baseline JPEG at 1/2-1/8 scale a few lines at a time,
 so a 24 MP photo costs a few MB. Some inputs cannot: a progressive JPEG keeps every DCT
 coefficient of the whole picture until its last scan (2 bytes x 1.5 samples per pixel at
-4:2:0, 72 MB for 24 MP, whatever the shrink), an interlaced PNG is decoded whole, and Pillow
-(HEIC, BMP, damaged JPEGs) decodes the full picture. Two of those at once on two decoders
-double the peak. The budget (DECODE_MEMORY_MB) admits such a decode only while the estimates
-of the ones running fit beside it; a decode alone is always admitted, so a picture bigger than
-the budget still renders (MAX_PIXELS bounds that) and nothing can wait forever.
+4:2:0, 68 MB for 24 MP, whatever the shrink), an interlaced PNG is decoded whole, and libheif
+and Pillow (HEIC, AVIF, BMP, damaged JPEGs) decode the full picture. Two of those at once on two
+decoders double the peak. The budget (DECODE_MEMORY_MB) admits such a decode only while the
+estimates of the ones running fit beside it. A decode alone is always admitted, so a picture
+bigger than the budget still renders (MAX_PIXELS bounds that), and a decode that has waited
+MAX_WAIT_SECONDS runs anyway: the wait counts against the render's timeout, and a decoder stuck
+on a hostile file must not get healthy jobs killed behind it.
 
-Not a semaphore: estimates differ (a 12 MP HEIC, a 48 MP progressive JPEG), and a decoder
-killed on timeout or by a crash would never give its units back. Each reservation here carries
-its process id, and a waiter drops the reservations of processes that no longer exist.
+Decoders are killed on timeout and may crash, so nothing here may depend on a process giving
+back what it took. The reservations live in shared memory, one slot per process id, and a
+reader drops those of processes that no longer exist; they are read and written under
+`flock` on a file, a lock the kernel releases when its holder dies. (A multiprocessing
+Condition was tried first: a decoder killed while waiting on it left the next release blocked
+forever in notify_all.) Waiters poll, which costs nothing at a few decodes a second.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.context import BaseContext
@@ -24,27 +33,31 @@ from pathlib import Path
 
 MEGABYTE = 1024 * 1024
 SLOTS = 256  # at least RENDER_PROCESSES' upper bound: one reservation per decoder at a time
-_RECHECK_SECONDS = 0.5  # how often a waiter looks for reservations of dead processes
-# The lock is held for microseconds. Should a decoder ever be killed inside that window, the
-# lock would stay taken for good: past this wait the budget fails open (the decode runs
-# unbudgeted) rather than hanging every decoder.
-_LOCK_TIMEOUT_SECONDS = 10.0
+POLL_SECONDS = 0.05
+MAX_WAIT_SECONDS = 60.0
 
 
 class DecodeBudget:
     """Megabytes of non-streaming decodes allowed at once across processes. Built in the
     parent and handed to each decoder process when it is spawned."""
 
-    def __init__(self, megabytes: int, context: BaseContext) -> None:
+    def __init__(self, megabytes: int, context: BaseContext, *,
+                 max_wait_seconds: float = MAX_WAIT_SECONDS) -> None:
         self.megabytes = megabytes
+        self.max_wait_seconds = max_wait_seconds
         self._pids = context.Array("i", SLOTS, lock=False)
         self._reserved = context.Array("i", SLOTS, lock=False)
-        self._condition = context.Condition()
+        handle, name = tempfile.mkstemp(prefix="media-worker-decode-budget-")
+        os.close(handle)
+        self._lock_path = name
+        # Only the process that built the budget removes the file (children get a copy of the
+        # object by pickling, without this finalizer).
+        weakref.finalize(self, _remove, name)
 
     @contextmanager
     def admit(self, megabytes: int) -> Iterator[None]:
         """Hold `megabytes` of the budget for the duration of the block, waiting until they fit
-        beside the decodes already running (or until none is running)."""
+        beside the decodes already running, none is running, or MAX_WAIT_SECONDS have passed."""
         if megabytes <= 0:
             yield
             return
@@ -52,36 +65,31 @@ class DecodeBudget:
         try:
             yield
         finally:
-            if slot is not None:
-                self._release(slot)
+            with self._locked():
+                self._pids[slot], self._reserved[slot] = 0, 0
 
     def in_use(self) -> int:
         """Megabytes reserved by live processes right now."""
-        with self._condition:
+        with self._locked():
             return self._used()
 
-    def _reserve(self, megabytes: int) -> int | None:
-        """The slot holding the reservation; None when the lock cannot be had (fail open)."""
-        if not self._condition.acquire(timeout=_LOCK_TIMEOUT_SECONDS):
-            return None
-        try:
-            while True:
+    def _reserve(self, megabytes: int) -> int:
+        deadline = time.monotonic() + self.max_wait_seconds
+        while True:
+            with self._locked():
                 used = self._used()
-                if used == 0 or used + megabytes <= self.megabytes:
-                    break
-                self._condition.wait(_RECHECK_SECONDS)
-            slot = self._pids[:].index(0)
-            self._pids[slot], self._reserved[slot] = os.getpid(), megabytes
-            return slot
-        finally:
-            self._condition.release()
+                if used == 0 or used + megabytes <= self.megabytes or (
+                        time.monotonic() >= deadline):
+                    slot = self._pids[:].index(0)
+                    self._pids[slot], self._reserved[slot] = os.getpid(), megabytes
+                    return slot
+            time.sleep(POLL_SECONDS)
 
-    def _release(self, slot: int) -> None:
-        locked = self._condition.acquire(timeout=_LOCK_TIMEOUT_SECONDS)
-        self._pids[slot], self._reserved[slot] = 0, 0
-        if locked:
-            self._condition.notify_all()
-            self._condition.release()
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with Path(self._lock_path).open("rb") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield  # closing the file (or the holder dying) releases the lock
 
     def _used(self) -> int:
         """The sum of live reservations; those of vanished processes are dropped on the way."""
@@ -95,6 +103,10 @@ class DecodeBudget:
             else:
                 self._pids[slot], self._reserved[slot] = 0, 0
         return used
+
+
+def _remove(path: str) -> None:
+    Path(path).unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
