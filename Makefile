@@ -31,7 +31,7 @@ thumbor: $(THUMBOR_STAMP)
 test: $(STAMP) $(THUMBOR_STAMP)
 	scripts/test.sh
 
-# The performance benchmarks of docs/performance.md (about 20 minutes; BENCH_ARGS=--quick: 3).
+# The performance benchmarks of docs/performance.md (about 8 minutes; BENCH_ARGS=--quick: 3).
 bench: $(STAMP) $(THUMBOR_STAMP)
 	scripts/ensure-postgres.sh
 	scripts/ensure-tools.sh --bench
