@@ -65,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     selected = _selected(parser, args.only)
-    for item in args.env:
-        key, _, value = item.partition("=")
-        os.environ[key] = value
+    overrides = dict(item.partition("=")[::2] for item in args.env)
+    os.environ.update(overrides)
+    # Worker settings also go to the workers explicitly: the test harness drops inherited ones.
+    worker_env = {key: value for key, value in overrides.items()
+                  if key.lower() in Settings.model_fields}
     concurrencies = tuple(int(value) for value in args.e2e_concurrency.split(","))
     reps = args.reps
     jobs = 60 if args.quick else 200
@@ -78,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     # hits there; off here too, or repeating a measurement would measure the cache.
     pyvips.cache_set_max(0)
     report = Report()
-    worker_env = {key: value for key, _, value in (item.partition("=") for item in args.env)
-                  if key.lower() in Settings.model_fields}
     inputs = Inputs(quick=args.quick, worker_env=worker_env)
     started = time.perf_counter()
     crashed = False

@@ -57,7 +57,7 @@ class _Allocator:
     libvips, libheif and FFmpeg allocate from many threads, and glibc gives each thread an
     arena of its own (up to 8 per core) that keeps freed memory for reuse. A decoder running
     the corpus mix again and again grew from 93 to 370 MB in four rounds and never gave it
-    back. Two arenas, and a trim after each job, held it at 122-135 MB (docs/performance.md).
+    back. Two arenas, and a trim after each job, held it at 124-145 MB (docs/performance.md).
     Elsewhere than glibc (musl, macOS) both are no-ops.
     """
 
