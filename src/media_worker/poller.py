@@ -63,6 +63,7 @@ class QueuePoller:
         self._stopping = threading.Event()
         self._finished = threading.Event()
         self._in_flight: dict[Future[Outcome], InFlightJob] = {}
+        self._prefetching = True  # off while jobs come back deferred (a dependency is down)
         self._lock = threading.Lock()
         self.outcomes: Counter[Outcome] = Counter()
 
@@ -122,7 +123,8 @@ class QueuePoller:
         held = len(self._in_flight)
         if held > self._settings.concurrency:
             return 0
-        capacity = self._settings.concurrency + self._settings.prefetch
+        prefetch = self._settings.prefetch if self._prefetching else 0
+        capacity = self._settings.concurrency + prefetch
         return min(capacity - held, self._settings.max_messages)
 
     def _wait_seconds(self) -> int:
@@ -163,16 +165,18 @@ class QueuePoller:
                 self._in_flight.pop(future).finished.set()
         outcomes = [future.result() for future in done]
         self.outcomes.update(outcomes)
+        if outcomes:
+            # While jobs only come back deferred, receive for free slots alone: messages
+            # received ahead would only be deferred too, each receive spending a receive count.
+            self._prefetching = Outcome.DEFERRED not in outcomes
         if Outcome.DEFERRED in outcomes:
             self._back_off()
 
     def _back_off(self) -> None:
         """A dependency is down: stop taking messages for a poll interval rather than burning
-        their receive counts (which would push them towards the dead-letter queue). Messages
-        received ahead go back too: run now, each would only be deferred in turn."""
+        their receive counts (which would push them towards the dead-letter queue)."""
         self._log.warning("database unavailable; pausing before the next receive",
                           pauseSeconds=self._settings.poll_interval_seconds)
-        self._hand_back_unstarted()
         self._stopping.wait(self._settings.poll_interval_seconds)
 
     # --- heartbeat ------------------------------------------------------------------------

@@ -172,3 +172,16 @@ def test_a_job_running_past_max_job_seconds_is_let_go() -> None:
     runaway = InFlightJob(message, handling_since=time.monotonic() - 10_000)
     poller._extend(runaway)
     assert queue.visibility == {}
+
+
+def test_no_receiving_ahead_while_the_database_is_down() -> None:
+    """Messages received ahead would only be deferred in turn, each spending a receive."""
+    from media_worker.errors import RepositoryUnavailableError
+
+    poller, repository, queue, _ = make_poller(jobs=20, concurrency=2, drain=False, prefetch=2)
+    received = spy_on_receives(queue)
+    repository.fail_with = RepositoryUnavailableError("database unreachable")
+    run_then_stop(poller, after=0.5)
+    assert received[0] == 4  # before anything was deferred: slots and prefetch
+    assert poller.outcomes[Outcome.DEFERRED] > 4
+    assert max(received[1:]) <= 2  # afterwards: free slots only
