@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from types import FrameType
 
+from media_worker.aws_access import OpenedSession, ServiceAccess, open_session
 from media_worker.config import EngineKind, Settings, SettingsError
 from media_worker.engines.port import OutputSpec, ThumbnailEngine
 from media_worker.observability.health import HealthServer
@@ -29,7 +30,7 @@ from media_worker.repository.port import MediaRepository
 from media_worker.storage.port import ObjectStorage
 
 
-def build_queue(settings: Settings) -> MessageQueue:
+def build_queue(settings: Settings, logger: Logger | None = None) -> MessageQueue:
     """SQS (or any SQS-compatible server) when SQS_QUEUE_URL is set, else the SQLite queue."""
     if settings.sqs_queue_url:
         from media_worker.queue.sqs import SqsQueue
@@ -38,8 +39,7 @@ def build_queue(settings: Settings) -> MessageQueue:
             settings.sqs_queue_url,
             endpoint_url=settings.sqs_endpoint or None,
             region=settings.aws_region,
-            access_key_id=settings.aws_access_key_id,
-            secret_access_key=settings.aws_secret_access_key.get_secret_value(),
+            session=_aws_session(settings.queue_access(), logger),
             dlq_url=settings.sqs_dlq_url,
             visibility_timeout=settings.sqs_visibility_timeout,
             max_pool_connections=connection_pool_size(settings),
@@ -66,16 +66,25 @@ def connection_pool_size(settings: Settings) -> int:
     return max(10, settings.worker_concurrency + 5)
 
 
-def build_storage(settings: Settings) -> ObjectStorage:
-    """S3-compatible storage when MINIO_ENDPOINT is set, else a local directory."""
-    if settings.minio_endpoint:
+def _aws_session(access: ServiceAccess, logger: Logger | None) -> OpenedSession:
+    """Credentials for one client; the development-default warning is logged here, once per
+    client built (once per start-up)."""
+    opened = open_session(access)
+    if opened.warning and logger is not None:
+        logger.warning(opened.warning)
+    return opened
+
+
+def build_storage(settings: Settings, logger: Logger | None = None) -> ObjectStorage:
+    """S3-compatible storage when MINIO_ENDPOINT (or botocore's AWS_ENDPOINT_URL_S3 or
+    AWS_ENDPOINT_URL) is set, else a local directory."""
+    if settings.storage_endpoint:
         from media_worker.storage.s3 import S3Storage
 
         return S3Storage(
-            endpoint_url=settings.minio_endpoint,
-            access_key_id=settings.minio_access_key,
-            secret_access_key=settings.minio_secret_key.get_secret_value(),
+            endpoint_url=settings.storage_endpoint,
             region=settings.minio_region,
+            session=_aws_session(settings.storage_access(), logger),
             max_pool_connections=connection_pool_size(settings),
         )
     from media_worker.storage.filesystem import FilesystemStorage
@@ -152,10 +161,9 @@ def _presigner(settings: Settings) -> Callable[[str, str, int], str] | None:
     from media_worker.storage.s3 import S3Storage
 
     return S3Storage(
-        endpoint_url=settings.minio_endpoint,
-        access_key_id=settings.minio_access_key,
-        secret_access_key=settings.minio_secret_key.get_secret_value(),
+        endpoint_url=settings.storage_endpoint,
         region=settings.minio_region,
+        session=_aws_session(settings.storage_access(), None),
     ).presigned_get_url
 
 
@@ -170,16 +178,18 @@ class Components:
 
 
 @contextmanager
-def open_components(settings: Settings, *, engine: bool = True) -> Iterator[Components]:
-    """Build every adapter from settings and close them all on exit."""
+def open_components(settings: Settings, *, engine: bool = True,
+                    logger: Logger | None = None) -> Iterator[Components]:
+    """Build every adapter from settings and close them all on exit; `logger` hears the
+    start-up warnings (development credentials)."""
     with ExitStack() as stack:
         repository = build_repository(settings)
         stack.callback(repository.close)
         if settings.database_kind == "sqlite":
             repository.migrate()  # the embedded default needs no separate set-up step
-        queue = build_queue(settings)
+        queue = build_queue(settings, logger)
         stack.callback(queue.close)
-        storage = build_storage(settings)
+        storage = build_storage(settings, logger)
         stack.callback(storage.close)
         thumbnail_engine = build_engine(settings) if engine else _NoEngine()
         stack.callback(thumbnail_engine.close)
@@ -206,6 +216,7 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
         max_attempts=settings.max_attempts,
         max_input_bytes=settings.max_input_bytes,
         lease_seconds=settings.job_lease_seconds,
+        missing_row_grace_seconds=settings.missing_row_grace_seconds,
     )
 
 

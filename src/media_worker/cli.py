@@ -89,7 +89,7 @@ def run(
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
     logger = configure_logging(settings.log_format, settings.log_level)
     try:
-        with open_components(settings) as components:
+        with open_components(settings, logger=logger) as components:
             run_worker(settings, components, logger, drain=drain)
     except SettingsError as exc:
         typer.echo(f"media-worker: {exc}", err=True)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from media_worker.aws_access import ServiceAccess, is_aws_endpoint
 from media_worker.types import ThumbnailSize
 
 DEFAULT_SIZES = "small:150x150,medium:480x480,large:1280x1280"
@@ -61,14 +62,22 @@ class Settings(BaseSettings):
     sqs_visibility_timeout: int = Field(300, ge=1, le=43_200)
     sqs_max_messages: int = Field(10, ge=1, le=10)
     aws_region: str = "us-east-1"
-    aws_access_key_id: str = "test"
-    aws_secret_access_key: SecretStr = SecretStr("test")
+    # Unset: boto3's default credential chain (profiles, IRSA, container and instance roles);
+    # LocalStack's test/test only when that finds nothing and the endpoint is not AWS.
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    # botocore's standard endpoint variables, used where SQS_ENDPOINT / MINIO_ENDPOINT are unset.
+    aws_endpoint_url: str | None = None
+    aws_endpoint_url_sqs: str | None = None
+    aws_endpoint_url_s3: str | None = None
     embedded_queue_path: Path = Path("./var/queue.db")
 
     # --- storage ------------------------------------------------------------------------
     minio_endpoint: str | None = None
-    minio_access_key: str = "minioadmin"
-    minio_secret_key: SecretStr = SecretStr("minioadmin")
+    # Unset: the AWS_* keys, then boto3's chain, then MinIO's minioadmin off AWS.
+    minio_access_key: str | None = None
+    minio_secret_key: SecretStr | None = None
     minio_bucket: str = Field("media", min_length=3, max_length=63)
     minio_region: str = "us-east-1"
     embedded_storage_path: Path = Path("./var/storage")
@@ -107,6 +116,9 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(600, gt=0)
     shutdown_grace_seconds: float = Field(30, ge=0)
     reconcile_interval_seconds: float = Field(300, ge=0)
+    # How long a job whose row does not exist yet is looked for again, counted from the
+    # message's SentTimestamp: an API that sends inside its transaction commits a moment later.
+    missing_row_grace_seconds: float = Field(120, ge=0, le=43_200)
 
     # --- observability ------------------------------------------------------------------
     metrics_port: int | None = Field(None, ge=1, le=65535)
@@ -136,7 +148,9 @@ class Settings(BaseSettings):
 
     @field_validator("sqs_queue_url", "sqs_dlq_url", "minio_endpoint", "metrics_port",
                      "imagorvideo_secret", "render_processes", "worker_prefetch",
-                     mode="before")
+                     "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+                     "minio_access_key", "minio_secret_key", "aws_endpoint_url",
+                     "aws_endpoint_url_sqs", "aws_endpoint_url_s3", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -159,9 +173,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_sqs_endpoint(self) -> Settings:
-        # The original system runs against LocalStack; AWS itself is reached with SQS_ENDPOINT="".
+        """SQS_ENDPOINT unset: botocore's AWS_ENDPOINT_URL_SQS, then AWS_ENDPOINT_URL; then AWS
+        itself ("") for an amazonaws.com queue URL, else the original system's LocalStack."""
         if self.sqs_queue_url and self.sqs_endpoint is None:
-            self.sqs_endpoint = LOCALSTACK_ENDPOINT
+            configured = self.aws_endpoint_url_sqs or self.aws_endpoint_url
+            if configured:
+                self.sqs_endpoint = configured
+            elif is_aws_endpoint(self.sqs_queue_url):
+                self.sqs_endpoint = ""
+            else:
+                self.sqs_endpoint = LOCALSTACK_ENDPOINT
         return self
 
     # --- derived views ------------------------------------------------------------------
@@ -171,7 +192,39 @@ class Settings(BaseSettings):
 
     @property
     def uses_embedded_storage(self) -> bool:
-        return self.minio_endpoint is None
+        return self.storage_endpoint is None
+
+    @property
+    def storage_endpoint(self) -> str | None:
+        """MINIO_ENDPOINT, else botocore's AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; None means
+        the embedded directory. An amazonaws.com URL is S3 on AWS itself."""
+        return self.minio_endpoint or self.aws_endpoint_url_s3 or self.aws_endpoint_url
+
+    def queue_access(self) -> ServiceAccess:
+        """Where and as whom the SQS client connects."""
+        return ServiceAccess(
+            service="queue", endpoint_url=self.sqs_endpoint or None, region=self.aws_region,
+            access_key_id=self.aws_access_key_id,
+            secret_access_key=_secret(self.aws_secret_access_key),
+            session_token=_secret(self.aws_session_token),
+            key_variables="AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+            development_keys=("test", "test"),
+        )
+
+    def storage_access(self) -> ServiceAccess:
+        """Where and as whom the S3 client connects: MINIO_* keys, else the AWS_* ones."""
+        explicit = self.minio_access_key is not None or self.minio_secret_key is not None
+        return ServiceAccess(
+            service="storage", endpoint_url=self.storage_endpoint, region=self.minio_region,
+            access_key_id=self.minio_access_key if explicit else self.aws_access_key_id,
+            secret_access_key=_secret(self.minio_secret_key if explicit
+                                      else self.aws_secret_access_key),
+            session_token=None if explicit else _secret(self.aws_session_token),
+            key_variables=("MINIO_ACCESS_KEY/MINIO_SECRET_KEY" if explicit or
+                           not self.aws_access_key_id else
+                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"),
+            development_keys=("minioadmin", "minioadmin"),
+        )
 
     @property
     def database_kind(self) -> Literal["postgresql", "sqlite"]:
@@ -204,6 +257,10 @@ class Settings(BaseSettings):
     def redacted_database_url(self) -> str:
         """The database URL with any password replaced, safe to print."""
         return redact_url(self.database_url.get_secret_value())
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def redact_url(url: str) -> str:

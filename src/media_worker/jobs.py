@@ -32,6 +32,7 @@ class InFlightJob:
     kind: str | None = None  # image or video, once the engine has seen the bytes
     stages: dict[str, float] = field(default_factory=dict)  # stage → seconds
     handling_since: float | None = None  # when a worker thread took it up (after any wait)
+    returns_in: float | None = None  # seconds the processor hid the message for, if it did
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:

@@ -23,6 +23,9 @@ from media_worker.queue.port import MessageQueue
 from media_worker.repository.port import MediaRepository
 
 _STOP_CHECK_SECONDS = 0.1
+# A message we hid comes back to a receive within about this long of its due time (servers
+# sweep visibility once a second or so); past that, another worker took it.
+_DUE_BACK_SLACK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class QueuePoller:
         self._stopping = threading.Event()
         self._finished = threading.Event()
         self._in_flight: dict[Future[Outcome], InFlightJob] = {}
+        # Messages our jobs hid for a while (a retry's backoff, a row not committed yet), by
+        # message id → when they are due back: a drain is not done while one is out.
+        self._due_back: dict[str, float] = {}
         self._prefetching = True  # off while jobs come back deferred (a dependency is down)
         self._lock = threading.Lock()
         self.outcomes: Counter[Outcome] = Counter()
@@ -109,6 +115,7 @@ class QueuePoller:
             self._stopping.wait(self._settings.poll_interval_seconds)
             return True
         for message in messages:
+            self._due_back.pop(message.message_id, None)
             job = InFlightJob(message)
             future = pool.submit(self._processor.handle, job)
             with self._lock:
@@ -136,10 +143,21 @@ class QueuePoller:
     def _idle(self) -> bool:
         if self._settings.drain:
             if not self._in_flight:
-                return False
+                return self._wait_for_due_back()
             self._wait_for_a_slot(timeout=1.0)
             return True
         self._stopping.wait(self._settings.poll_interval_seconds)
+        return True
+
+    def _wait_for_due_back(self) -> bool:
+        """While draining with nothing in flight: False when no message we hid is still due
+        back; otherwise wait (up to a second) for the next one to be, and go on receiving."""
+        now = time.monotonic()
+        self._due_back = {message_id: due for message_id, due in self._due_back.items()
+                          if due + _DUE_BACK_SLACK_SECONDS > now}
+        if not self._due_back:
+            return False
+        self._stopping.wait(min(1.0, max(0.0, min(self._due_back.values()) - now)))
         return True
 
     def _wait_for_a_slot(self, timeout: float) -> None:
@@ -162,7 +180,10 @@ class QueuePoller:
         with self._lock:
             done = [future for future in self._in_flight if future.done()]
             for future in done:
-                self._in_flight.pop(future).finished.set()
+                job = self._in_flight.pop(future)
+                job.finished.set()
+                if job.returns_in is not None:
+                    self._due_back[job.message.message_id] = time.monotonic() + job.returns_in
         outcomes = [future.result() for future in done]
         self.outcomes.update(outcomes)
         if outcomes:

@@ -45,7 +45,8 @@ class Outcome(StrEnum):
     GAVE_UP = "gave_up"  # transient failures until MAX_ATTEMPTS: row FAILED, message deleted
     RETRY = "retry"  # transient failure: row PENDING (when reachable), message kept
     DEFERRED = "deferred"  # the database was unreachable before a claim: message kept
-    SKIPPED = "skipped"  # missing row or already finished: message deleted
+    SKIPPED = "skipped"  # missing row past its grace, or already finished: message deleted
+    AWAITING_ROW = "awaiting_row"  # no row yet, within MISSING_ROW_GRACE_SECONDS: message kept
     HELD = "held"  # another worker holds a live lease: message left alone
     LOST = "lost"  # our claim was taken over while we worked: nothing written
     POISON = "poison"  # unusable message: dead-lettered or deleted
@@ -55,7 +56,8 @@ class Outcome(StrEnum):
 METRIC_OUTCOMES = {
     Outcome.READY: "ready", Outcome.FAILED: "failed_permanent",
     Outcome.GAVE_UP: "failed_transient", Outcome.RETRY: "retry", Outcome.DEFERRED: "retry",
-    Outcome.SKIPPED: "skipped", Outcome.HELD: "held", Outcome.LOST: "lost",
+    Outcome.SKIPPED: "skipped", Outcome.AWAITING_ROW: "awaiting_row", Outcome.HELD: "held",
+    Outcome.LOST: "lost",
     Outcome.POISON: "poison",
 }
 
@@ -73,6 +75,7 @@ class ProcessorSettings:
     lease_seconds: int = 300
     retry_base_seconds: float = 10.0
     retry_max_seconds: float = 900.0
+    missing_row_grace_seconds: float = 120.0
     work_dir: Path | None = None
 
 
@@ -88,6 +91,15 @@ def retry_delay(receive_count: int, base: float, cap: float) -> int:
     boto3's retry modes), so it is three lines rather than a library call."""
     ceiling = min(cap, base * 2 ** max(receive_count - 1, 0))
     return max(1, round(random.uniform(ceiling / 2, ceiling)))
+
+
+MISSING_ROW_MAX_DELAY_SECONDS = 30
+
+
+def missing_row_delay(receive_count: int) -> int:
+    """2, 4, 8, 16, 30, 30 … seconds: a row committed a moment late is found within seconds,
+    and a 120 s grace costs about eight receives, below a redrive policy's usual ten."""
+    return min(MISSING_ROW_MAX_DELAY_SECONDS, 2 ** max(receive_count, 1))
 
 
 class MediaProcessor:
@@ -137,10 +149,10 @@ class MediaProcessor:
                 claim = self._repository.claim(request.media_id, self._settings.lease_seconds)
         except TransientError as exc:
             log.warning("claim failed, will retry", error=short_error(exc))
-            self._hide(message, log)
+            self._hide(job, log)
             return Outcome.DEFERRED
         if claim is None:
-            return self._not_claimed(request.media_id, message, log)
+            return self._not_claimed(request.media_id, job, log)
         job.claim = claim
         return self._process(job, claim, log.bind(attempt=claim.attempt))
 
@@ -153,7 +165,6 @@ class MediaProcessor:
 
     # --- the happy path ---------------------------------------------------------------------
     def _process(self, job: InFlightJob, claim: Claim, log: Logger) -> Outcome:
-        message = job.message
         try:
             thumbnails, metadata = self._render_and_store(job, claim, log)
         except ClaimLostError:
@@ -161,13 +172,13 @@ class MediaProcessor:
                         "nothing uploaded")
             return Outcome.LOST
         except PermanentError as exc:
-            return self._fail(claim, message, short_error(exc), _with_type(log, exc))
+            return self._fail(claim, job, short_error(exc), _with_type(log, exc))
         except TransientError as exc:
-            return self._retry(claim, message, short_error(exc), _with_type(log, exc))
+            return self._retry(claim, job, short_error(exc), _with_type(log, exc))
         except Exception as exc:  # a bug or an unmapped library error: bounded by attempts
             log = _with_type(log, exc)
             log.exception("unexpected error")
-            return self._retry(claim, message, f"internal error: {short_error(exc)}", log)
+            return self._retry(claim, job, f"internal error: {short_error(exc)}", log)
         with job.timed("finish"):
             return self._finish(job, claim, thumbnails=thumbnails, metadata=metadata, log=log)
 
@@ -236,7 +247,7 @@ class MediaProcessor:
         try:
             completed = self._repository.complete(claim, thumbnails, metadata)
         except TransientError as exc:
-            return self._retry(claim, job.message, short_error(exc), log)
+            return self._retry(claim, job, short_error(exc), log)
         if not completed:
             log.warning("claim lost before finishing; another worker owns the row now")
             return Outcome.LOST
@@ -256,25 +267,41 @@ class MediaProcessor:
             log.warning("could not move poison message; it will come back", error=short_error(exc))
         return Outcome.POISON
 
-    def _not_claimed(self, media_id: str, message: ReceivedMessage, log: Logger) -> Outcome:
+    def _not_claimed(self, media_id: str, job: InFlightJob, log: Logger) -> Outcome:
         try:
             record = self._repository.get(media_id)
         except TransientError as exc:
             log.warning("lookup failed, will retry", error=short_error(exc))
-            self._hide(message, log)
+            self._hide(job, log)
             return Outcome.DEFERRED
         if record is None:
-            log.warning("no such media row; dropping the message")
-        elif record.status in (MediaStatus.READY, MediaStatus.FAILED):
+            return self._await_row(job, log)
+        if record.status in (MediaStatus.READY, MediaStatus.FAILED):
             log.info("already finished; dropping the duplicate message", status=record.status)
         else:
             log.info("held by another worker's live lease; leaving the message alone",
                      status=record.status)
             return Outcome.HELD
+        self._delete(job.message, log)
+        return Outcome.SKIPPED
+
+    def _await_row(self, job: InFlightJob, log: Logger) -> Outcome:
+        """An API that sends the job inside its transaction commits the row a moment later:
+        look again soon, for MISSING_ROW_GRACE_SECONDS from the message's sending."""
+        message = job.message
+        age = time.time() - message.sent_at if message.sent_at is not None else None
+        if age is not None and age < self._settings.missing_row_grace_seconds:
+            delay = missing_row_delay(message.receive_count)
+            log.info("no media row yet; looking again soon", retryInSeconds=delay,
+                     messageAgeSeconds=round(age, 1))
+            self._delay(job, delay, log)
+            return Outcome.AWAITING_ROW
+        log.warning("no such media row; dropping the message",
+                    graceSeconds=self._settings.missing_row_grace_seconds)
         self._delete(message, log)
         return Outcome.SKIPPED
 
-    def _fail(self, claim: Claim, message: ReceivedMessage, error: str, log: Logger, *,
+    def _fail(self, claim: Claim, job: InFlightJob, error: str, log: Logger, *,
               gave_up: bool = False) -> Outcome:
         log.warning("failed permanently", error=error)
         try:
@@ -282,17 +309,17 @@ class MediaProcessor:
         except TransientError as exc:
             log.warning("could not record the failure; the lease will expire and it will be "
                         "retried", error=short_error(exc))
-            self._hide(message, log)
+            self._hide(job, log)
             return Outcome.RETRY
         if not failed:
             log.warning("claim lost before recording the failure")
             return Outcome.LOST
-        self._delete(message, log)
+        self._delete(job.message, log)
         return Outcome.GAVE_UP if gave_up else Outcome.FAILED
 
-    def _retry(self, claim: Claim, message: ReceivedMessage, error: str, log: Logger) -> Outcome:
+    def _retry(self, claim: Claim, job: InFlightJob, error: str, log: Logger) -> Outcome:
         if claim.attempt >= self._settings.max_attempts:
-            return self._fail(claim, message, f"gave up after {claim.attempt} attempts: {error}",
+            return self._fail(claim, job, f"gave up after {claim.attempt} attempts: {error}",
                               log, gave_up=True)
         log.warning("transient failure, will retry", error=error)
         try:
@@ -302,18 +329,25 @@ class MediaProcessor:
                         error=short_error(exc))
             released = True
         if released:
-            self._hide(message, log)
+            self._hide(job, log)
             return Outcome.RETRY
         return Outcome.LOST
 
-    def _hide(self, message: ReceivedMessage, log: Logger) -> None:
-        delay = retry_delay(message.receive_count, self._settings.retry_base_seconds,
-                            self._settings.retry_max_seconds)
+    def _hide(self, job: InFlightJob, log: Logger) -> None:
+        """Back off before a failed job comes back: exponential in its receive count."""
+        self._delay(job, retry_delay(job.message.receive_count, self._settings.retry_base_seconds,
+                                     self._settings.retry_max_seconds), log)
+
+    def _delay(self, job: InFlightJob, seconds: int, log: Logger) -> None:
+        """Hide the message for `seconds` and note when it is due back (a draining poller
+        waits for it)."""
         try:
-            self._queue.change_visibility(message, delay)
+            self._queue.change_visibility(job.message, seconds)
         except QueueUnavailableError as exc:
             log.warning("could not delay the message; it returns after its visibility timeout",
                         error=short_error(exc))
+            return
+        job.returns_in = seconds
 
     def _delete(self, message: ReceivedMessage, log: Logger) -> None:
         try:

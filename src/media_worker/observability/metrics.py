@@ -24,7 +24,8 @@ from media_worker.queue.port import QueueDepth
 PREFIX: Final = "media_worker_"
 
 OUTCOMES: Final = (
-    "ready", "failed_permanent", "failed_transient", "retry", "skipped", "held", "lost", "poison",
+    "ready", "failed_permanent", "failed_transient", "retry", "skipped", "awaiting_row", "held",
+    "lost", "poison",
 )
 KINDS: Final = ("image", "video", "unknown")
 STAGES: Final = ("claim", "download", "render", "upload", "finish")

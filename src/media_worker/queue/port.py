@@ -18,6 +18,9 @@ class ReceivedMessage:
     receipt_handle: str
     body: str
     receive_count: int
+    # When the producer sent it (seconds since the epoch, SQS's SentTimestamp): how long a
+    # job may wait for its row to commit counts from here. None where a server omits it.
+    sent_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -218,13 +218,13 @@ class SqliteQueue:
         after = 0
         while len(claimed) < limit:
             rows = conn.execute(
-                "SELECT seq, message_id, body, receive_count FROM messages"
+                "SELECT seq, message_id, body, receive_count, sent_at FROM messages"
                 " WHERE queue = 'main' AND seq > ? AND visible_at <= ? ORDER BY seq LIMIT ?",
                 (after, now, limit - len(claimed)),
             ).fetchall()
             if not rows:
                 break
-            for seq, message_id, body, count in rows:
+            for seq, message_id, body, count, sent_at in rows:
                 after = seq
                 if self._max_receive_count is not None and count >= self._max_receive_count:
                     self._move_to_dead(conn, seq, count, now)
@@ -235,7 +235,8 @@ class SqliteQueue:
                     " WHERE seq = ?",
                     (now + self._visibility_timeout, count + 1, handle, seq),
                 )
-                claimed.append(ReceivedMessage(str(message_id), handle, str(body), count + 1))
+                claimed.append(ReceivedMessage(str(message_id), handle, str(body), count + 1,
+                                               float(sent_at)))
         return claimed
 
     def _move_to_dead(self, conn: sqlite3.Connection, seq: int, count: int, now: float) -> None:

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from media_worker.aws_access import OpenedSession, ServiceAccess, open_session
 from media_worker.config import redact_url
 from media_worker.errors import QueueUnavailableError
 from media_worker.queue.port import QueueDepth, ReceivedMessage
@@ -37,6 +37,11 @@ MIN_SCRUBBED_CHARS = 8
 STALE_HANDLE_CODES = frozenset(
     {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}
 )
+CREDENTIAL_CODES = frozenset({
+    "InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied", "AccessDeniedException",
+    "UnrecognizedClientException", "ExpiredToken", "InvalidAccessKeyId",
+    "MissingAuthenticationToken",
+})
 # Operator scans (dead_letters, redrive, purge) hide what they hold this long, and wait this
 # long for more (a zero wait samples only some SQS servers and may miss messages).
 SCAN_VISIBILITY_SECONDS = 60
@@ -78,29 +83,28 @@ class SqsQueue:
         *,
         endpoint_url: str | None,
         region: str,
-        access_key_id: str,
-        secret_access_key: str,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session: OpenedSession | None = None,
         dlq_url: str | None = None,
         visibility_timeout: int = 300,
         max_pool_connections: int = 32,
     ) -> None:
-        """`max_pool_connections`: at least the threads that call at once (jobs, the poller,
+        """`session` carries credentials resolved by `aws_access.open_session`; without one,
+        the keys given here (or, when None, boto3's chain) are used.
+        `max_pool_connections`: at least the threads that call at once (jobs, the poller,
         the heartbeat, the gauge); more costs nothing, as connections open on demand."""
+        opened = session or open_session(ServiceAccess(
+            "queue", endpoint_url, region, access_key_id, secret_access_key, None,
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", ("test", "test")))
         self._queue_url = queue_url
         self._dlq_url = dlq_url or None
         self._visibility_timeout = _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
+        self._credential_source = opened.credential_source
         # Scrubbed from every error text. Too short a value ("test", LocalStack's default) is
         # no secret, and replacing it would garble ordinary words.
-        self._secrets = tuple(s for s in (secret_access_key, access_key_id)
-                              if len(s) >= MIN_SCRUBBED_CHARS)
-        # A session of our own: boto3's default session is shared global state, and
-        # creating clients from it is not thread-safe. The client itself is.
-        session = boto3.session.Session(
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            region_name=region,
-        )
-        self._client = session.client(
+        self._secrets = tuple(s for s in opened.secrets if len(s) >= MIN_SCRUBBED_CHARS)
+        self._client = opened.session.client(
             "sqs", endpoint_url=endpoint_url or None,
             config=_client_config(region, max_pool_connections),
         )
@@ -216,9 +220,9 @@ class SqsQueue:
                 MaxNumberOfMessages=_clamp(max_messages, 1, MAX_BATCH),
                 WaitTimeSeconds=wait,
                 VisibilityTimeout=visibility,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 # The deprecated spelling too, for servers that predate the new one.
-                AttributeNames=["ApproximateReceiveCount"],
+                AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 MessageAttributeNames=["All"],
             )
         return list(response.get("Messages", []))
@@ -275,6 +279,8 @@ class SqsQueue:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
             detail = str(exc.response.get("Error", {}).get("Message", ""))[:200]
             text = f"SQS {operation} failed: {code} (HTTP {status})"
+            if code in CREDENTIAL_CODES or status == 403:
+                text += f" (credentials from {self._credential_source}: check them and the policy)"
             raise QueueUnavailableError(
                 self._scrub(f"{text}: {detail}" if detail else text)
             ) from None
@@ -282,6 +288,9 @@ class SqsQueue:
             raise QueueUnavailableError(
                 self._scrub(f"SQS {operation} failed: {type(exc).__name__}: {redact_url(str(exc))}")
             ) from None
+        except NoCredentialsError:
+            raise QueueUnavailableError(
+                f"SQS {operation} failed: {self._credential_source}") from None
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -296,12 +305,14 @@ def _error_code(exc: ClientError) -> str:
 
 
 def _to_received(raw: dict[str, Any]) -> ReceivedMessage:
-    count = raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")
+    attributes = raw.get("Attributes", {})
+    sent_ms = attributes.get("SentTimestamp")
     return ReceivedMessage(
         message_id=raw["MessageId"],
         receipt_handle=raw["ReceiptHandle"],
         body=raw.get("Body", ""),
-        receive_count=int(count),
+        receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+        sent_at=int(sent_ms) / 1000 if sent_ms else None,
     )
 
 

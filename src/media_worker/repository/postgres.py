@@ -35,7 +35,15 @@ from media_worker.repository.rows import (
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 T = TypeVar("T")
+# Prisma's DateTime columns are timestamp(3) holding UTC; an API may declare @db.Timestamptz.
+# UTC written as a plain timestamp is right in the first whatever the server's TimeZone, and
+# in the second because every session runs with TimeZone UTC (see _utc_session).
 NOW = sql.SQL("(now() AT TIME ZONE 'UTC')")
+# The worker's keys merged over the API's own (originalName, uploadedBy …), never replacing
+# them; a non-object value the API left there is replaced.
+MERGED_METADATA = sql.SQL(
+    """CASE WHEN jsonb_typeof("metadata") = 'object' THEN "metadata" || %(meta)s """
+    "ELSE %(meta)s END")
 # A claim is held by (id, attempts) while the row stays PROCESSING: a worker whose lease was
 # taken over sees its writes match nothing. A row already in the write's target state under the
 # same attempt also matches, so a write retried after a lost reply still reports success.
@@ -58,6 +66,7 @@ class PostgresMediaRepository:
             timeout=connect_timeout,
             kwargs={"autocommit": True, "row_factory": dict_row,
                     "connect_timeout": max(1, round(connect_timeout))},
+            configure=_utc_session,
             open=False,
             name="media-repository",
         )
@@ -82,8 +91,9 @@ class PostgresMediaRepository:
     # --- rows ---------------------------------------------------------------------------
     def insert(self, media: NewMedia) -> MediaRecord:
         query = sql.SQL(
-            'INSERT INTO {t} ("id", "bucket", "key", "mimeType", "size", "updatedAt") '
-            "VALUES (%(id)s, %(bucket)s, %(key)s, %(mime)s, %(size)s, {now}) RETURNING *"
+            'INSERT INTO {t} ("id", "bucket", "key", "mimeType", "size", "createdAt", '
+            '"updatedAt") VALUES (%(id)s, %(bucket)s, %(key)s, %(mime)s, %(size)s, {now}, {now}) '
+            "RETURNING *"
         ).format(t=self._table, now=NOW)
         row = self._one(query, {"id": media.id, "bucket": media.bucket, "key": media.key,
                                 "mime": media.mime_type, "size": media.size})
@@ -119,8 +129,9 @@ class PostgresMediaRepository:
     def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
                  metadata: dict[str, Any]) -> bool:
         return self._fenced(
-            sql.SQL('"status" = \'READY\', "thumbnails" = %(thumbs)s, "metadata" = %(meta)s, '
-                    '"error" = NULL, "leaseUntil" = NULL, "processedAt" = {now}').format(now=NOW),
+            sql.SQL('"status" = \'READY\', "thumbnails" = %(thumbs)s, "metadata" = {merged}, '
+                    '"error" = NULL, "leaseUntil" = NULL, "processedAt" = {now}').format(
+                        now=NOW, merged=MERGED_METADATA),
             claim, "READY", thumbs=Jsonb(thumbnails_json(thumbnails)), meta=Jsonb(metadata))
 
     def fail(self, claim: Claim, error: str) -> bool:
@@ -207,6 +218,12 @@ class PostgresMediaRepository:
         except psycopg.OperationalError as exc:
             raise RepositoryUnavailableError(f"database unavailable: {short_error(exc)}") from None
         raise AssertionError("unreachable")  # pragma: no cover - Retrying reraises
+
+
+def _utc_session(conn: psycopg.Connection[Any]) -> None:
+    """Every session in UTC: timestamptz columns then read and compare in UTC too, and
+    now() means the same instant in any column type."""
+    conn.execute("SET TIME ZONE 'UTC'")
 
 
 def _naive_utc(moment: datetime | None) -> datetime | None:

@@ -51,6 +51,13 @@ def record_from_row(row: dict[str, Any]) -> MediaRecord:
     )
 
 
+def merged_metadata(stored: Any, worker_keys: dict[str, Any]) -> dict[str, Any]:
+    """The row's metadata with the worker's keys written over it: the API's own keys
+    (originalName, uploadedBy …) survive; a stored value that is not an object is replaced."""
+    current = _json(stored)
+    return ({**current, **worker_keys} if isinstance(current, dict) else dict(worker_keys))
+
+
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 

@@ -20,6 +20,7 @@ from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.rows import (
     as_utc,
     checked_table_name,
+    merged_metadata,
     migration_sql,
     record_from_row,
     thumbnails_json,
@@ -95,11 +96,28 @@ class SqliteMediaRepository:
 
     def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
                  metadata: dict[str, Any]) -> bool:
-        return self._fenced(
-            "\"status\" = 'READY', \"thumbnails\" = :thumbs, \"metadata\" = :meta, "
-            '"error" = NULL, "leaseUntil" = NULL, "processedAt" = :now',
-            claim, "READY", thumbs=json.dumps(thumbnails_json(thumbnails)),
-            meta=json.dumps(metadata))
+        """Merges the worker's metadata keys over the row's own, read and written in one
+        write transaction (SQLite's json_patch would drop keys whose value is null)."""
+        query = (f"UPDATE {self._table} SET \"status\" = 'READY', \"thumbnails\" = :thumbs, "
+                 '"metadata" = :meta, "error" = NULL, "leaseUntil" = NULL, '
+                 f'"processedAt" = :now, "updatedAt" = :now WHERE {FENCE}')
+
+        def run(conn: sqlite3.Connection) -> bool:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(f'SELECT "metadata" FROM {self._table} WHERE "id" = :id',
+                                   {"id": claim.media_id}).fetchone()
+                params = {"id": claim.media_id, "attempt": claim.attempt, "target": "READY",
+                          "now": timestamp(), "thumbs": json.dumps(thumbnails_json(thumbnails)),
+                          "meta": json.dumps(merged_metadata(row[0] if row else None, metadata))}
+                updated = conn.execute(query, params).rowcount == 1
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return updated
+
+        return self._run(run)
 
     def fail(self, claim: Claim, error: str) -> bool:
         return self._fenced(

@@ -13,11 +13,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ParamValidationError,
+)
 from urllib3.exceptions import HTTPError as URLLib3HTTPError
 
+from media_worker.aws_access import OpenedSession, ServiceAccess, is_aws_endpoint, open_session
 from media_worker.errors import (
     MediaWorkerError,
     ObjectTooLargeError,
@@ -37,35 +42,44 @@ _MIN_SCRUBBED_SECRET = 8
 
 
 class S3Storage:
-    """ObjectStorage over the S3 API, path-style so MinIO and other self-hosted stores work."""
+    """ObjectStorage over the S3 API: path-style for MinIO and other self-hosted stores,
+    virtual-hosted on AWS itself."""
 
     def __init__(
         self,
         *,
         endpoint_url: str | None,
-        access_key_id: str,
-        secret_access_key: str,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
         region: str = "us-east-1",
+        session: OpenedSession | None = None,
         max_attempts: int = 5,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_pool_connections: int = 32,
     ) -> None:
-        """`max_attempts` counts every try of one request, the first included; botocore's
-        standard mode backs off with jitter between them (5xx, throttling, connection errors).
+        """`session` carries credentials resolved by `aws_access.open_session`; without one,
+        the keys given here (or, when None, boto3's chain) are used. `max_attempts` counts
+        every try of one request, the first included; botocore's standard mode backs off with
+        jitter between them (5xx, throttling, connection errors).
         """
+        opened = session or open_session(ServiceAccess(
+            "storage", endpoint_url, region, access_key_id, secret_access_key, None,
+            "MINIO_ACCESS_KEY/MINIO_SECRET_KEY", ("minioadmin", "minioadmin")))
         self._endpoint_url = endpoint_url
         self._region = region
-        # Kept only to scrub it from messages; never formatted anywhere.
-        self._secret = secret_access_key
-        self._client: Any = boto3.client(
+        self._credential_source = opened.credential_source
+        # Kept only to scrub them from messages; never formatted anywhere.
+        self._secrets = tuple(s for s in opened.secrets if len(s) >= _MIN_SCRUBBED_SECRET)
+        # AWS itself addresses buckets as virtual hosts (path style is deprecated there, and
+        # an endpoint URL pins one region); self-hosted stores rarely have wildcard DNS.
+        on_aws = is_aws_endpoint(endpoint_url)
+        self._client: Any = opened.session.client(
             "s3",
-            endpoint_url=endpoint_url or None,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            region_name=region,
+            endpoint_url=None if on_aws else endpoint_url,
             config=_client_config(
-                region, max_attempts, connect_timeout, read_timeout, max_pool_connections
+                region, max_attempts, connect_timeout, read_timeout, max_pool_connections,
+                addressing_style="virtual" if on_aws else "path",
             ),
         )
 
@@ -193,7 +207,11 @@ class S3Storage:
         try:
             yield
         except ClientError as exc:
-            raise self._scrubbed(_from_client_error(exc, action, bucket, key)) from exc
+            raise self._scrubbed(
+                _from_client_error(exc, action, bucket, key, self._credential_source)) from exc
+        except NoCredentialsError as exc:
+            raise StorageUnavailableError(
+                f"{action} {_where(bucket, key)} failed: {self._credential_source}") from exc
         except ParamValidationError as exc:
             # Rejected before sending (an empty key, an invalid bucket name): never succeeds.
             raise self._scrubbed(PermanentError(
@@ -210,21 +228,22 @@ class S3Storage:
         error codes and botocore's text, which hold none; a secret shorter than MinIO's
         minimum of 8 characters is too likely to match ordinary words to be scrubbed."""
         text = str(error)
-        if len(self._secret) >= _MIN_SCRUBBED_SECRET and self._secret in text:
-            return type(error)(text.replace(self._secret, "***"))
-        return error
+        scrubbed = text
+        for secret in self._secrets:
+            scrubbed = scrubbed.replace(secret, "***")
+        return error if scrubbed == text else type(error)(scrubbed)
 
 
 def _client_config(
     region: str, max_attempts: int, connect_timeout: float, read_timeout: float,
-    max_pool_connections: int,
+    max_pool_connections: int, *, addressing_style: str = "path",
 ) -> Config:
-    """Path-style addressing (MinIO and friends rarely have wildcard DNS), SigV4, bounded
-    retries and timeouts, and a pool large enough for the worker threads sharing the client."""
+    """SigV4, bounded retries and timeouts, and a pool large enough for the worker threads
+    sharing the client."""
     options: dict[str, Any] = {
         "region_name": region,
         "signature_version": "s3v4",
-        "s3": {"addressing_style": "path"},
+        "s3": {"addressing_style": addressing_style},
         "retries": {"mode": "standard", "total_max_attempts": max(1, max_attempts)},
         "connect_timeout": connect_timeout,
         "read_timeout": read_timeout,
@@ -254,7 +273,7 @@ def _stream_to_file(body: Any, destination: Path, max_bytes: int | None) -> int:
 
 
 def _from_client_error(
-    exc: ClientError, action: str, bucket: str, key: str | None
+    exc: ClientError, action: str, bucket: str, key: str | None, credential_source: str
 ) -> MediaWorkerError:
     code = _error_code(exc)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -267,7 +286,8 @@ def _from_client_error(
     # SignatureDoesNotMatch) are a configuration problem that retrying will not fix quickly,
     # but the media is not at fault either: they are transient too, bounded by MAX_ATTEMPTS,
     # so the row is not marked FAILED for an operator's typo.
-    hint = " (check the storage credentials and bucket policy)" if code in _CREDENTIAL_CODES else ""
+    hint = (f" (credentials from {credential_source}: check them and the bucket policy)"
+            if code in _CREDENTIAL_CODES else "")
     return StorageUnavailableError(
         f"{action} {_where(bucket, key)} failed: {code} (HTTP {status}){hint}"
     )
