@@ -240,9 +240,10 @@ class FakeEngine:
         pass
 
 
-def new_row(repository: FakeRepository, storage: FakeStorage, data: bytes = b"x" * 100) -> str:
+def new_row(repository: FakeRepository, storage: FakeStorage, data: bytes = b"x" * 100, *,
+            media_id: str | None = None) -> str:
     """Insert a PENDING row whose original exists; returns its id."""
-    media_id = str(uuid.uuid4())
+    media_id = media_id or str(uuid.uuid4())
     storage.objects[("media", f"uploads/{media_id}")] = data
     repository.insert(NewMedia(id=media_id, bucket="media", key=f"uploads/{media_id}"))
     return media_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from media_worker.errors import RepositoryUnavailableError
 from media_worker.repository.port import Claim, MediaRepository, NewMedia
@@ -292,3 +295,103 @@ def test_oldest_created_at_is_that_of_the_oldest_row_of_a_status(
     record = repository.get(first)
     assert record is not None
     assert oldest == record.created_at
+
+
+def run_sql(kind: str, request: pytest.FixtureRequest, statement: str,
+            params: tuple[object, ...] = ()) -> None:
+    """Write to the table as another program (the API) would, beside the adapter."""
+    if kind == "postgres":
+        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+            conn.execute(statement.replace("?", "%s"), params)
+        return
+    with sqlite3.connect(request.getfixturevalue("tmp_path") / "media.db") as conn:
+        conn.execute(statement, params)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def test_complete_merges_its_metadata_into_the_apis_own_keys(
+    kind: str, request: pytest.FixtureRequest,
+) -> None:
+    repo = make_repository(kind, request, "Media")
+    repo.migrate()
+    media_id = insert(repo)
+    api_keys = {"originalName": "été photo.jpg", "uploadedBy": "user-7", "width": 1}
+    run_sql(kind, request, 'UPDATE "Media" SET "metadata" = ? WHERE "id" = ?',
+            (json.dumps(api_keys), media_id))
+    claim = repo.claim(media_id, 300)
+    assert claim is not None
+    assert repo.complete(claim, [THUMB], {"width": 4000, "kind": "image", "audio": None})
+    record = repo.get(media_id)
+    repo.close()
+    assert record is not None
+    assert record.metadata == {"originalName": "été photo.jpg", "uploadedBy": "user-7",
+                               "width": 4000, "kind": "image", "audio": None}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def test_complete_replaces_metadata_that_is_not_an_object(
+    kind: str, request: pytest.FixtureRequest,
+) -> None:
+    repo = make_repository(kind, request, "Media")
+    repo.migrate()
+    media_id = insert(repo)
+    run_sql(kind, request, 'UPDATE "Media" SET "metadata" = ? WHERE "id" = ?',
+            (json.dumps(["not", "an", "object"]), media_id))
+    claim = repo.claim(media_id, 300)
+    assert claim is not None
+    assert repo.complete(claim, [THUMB], {"kind": "image"})
+    record = repo.get(media_id)
+    repo.close()
+    assert record is not None
+    assert record.metadata == {"kind": "image"}
+
+
+def _in_kolkata(postgres_url: str) -> None:
+    """The database's clock shows India's time (UTC+05:30), as a server there would."""
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET TimeZone = 'Asia/Kolkata'").format(
+            sql.Identifier(name)))
+
+
+def _seconds_from_now(moment: datetime | None) -> float:
+    assert moment is not None
+    return abs((datetime.now(UTC) - moment).total_seconds())
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("column_type", ["TIMESTAMP(3)", "TIMESTAMPTZ(3)"])
+def test_timestamps_are_utc_whatever_the_servers_time_zone(
+    postgres_url: str, column_type: str,
+) -> None:
+    _in_kolkata(postgres_url)
+    repo = PostgresMediaRepository(postgres_url)
+    repo.migrate()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for column in ("createdAt", "updatedAt", "leaseUntil", "processedAt"):
+            conn.execute(sql.SQL('ALTER TABLE "Media" ALTER COLUMN {} TYPE ' + column_type)
+                         .format(sql.Identifier(column)))
+    claim = claimed(repo)
+    assert repo.complete(claim, [THUMB], {})
+    record = repo.get(claim.media_id)
+    oldest = repo.oldest_created_at(MediaStatus.READY)
+    repo.close()
+    assert record is not None
+    for moment in (record.created_at, record.updated_at, record.processed_at, oldest):
+        assert _seconds_from_now(moment) < 60
+
+
+@pytest.mark.services
+def test_rows_read_by_a_plain_client_hold_utc(postgres_url: str) -> None:
+    """What Prisma reads back: timestamp(3) columns holding UTC wall-clock time."""
+    _in_kolkata(postgres_url)
+    repo = PostgresMediaRepository(postgres_url)
+    repo.migrate()
+    media_id = insert(repo)
+    repo.close()
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute('SELECT "createdAt", "updatedAt" FROM "Media" WHERE "id" = %s',
+                           (media_id,)).fetchone()
+    assert row is not None
+    for naive in row:
+        assert _seconds_from_now(naive.replace(tzinfo=UTC)) < 60

@@ -19,7 +19,8 @@ ALL_VARIABLES = [
     "IMAGORVIDEO_SOURCE", "WORKER_CONCURRENCY", "RENDER_PROCESSES", "WORKER_PREFETCH",
     "DECODE_MEMORY_MB", "MAX_ATTEMPTS", "MAX_INPUT_BYTES", "MAX_PIXELS",
     "MAX_VIDEO_SECONDS", "JOB_TIMEOUT_SECONDS", "SHUTDOWN_GRACE_SECONDS", "METRICS_PORT",
-    "LOG_FORMAT", "LOG_LEVEL",
+    "LOG_FORMAT", "LOG_LEVEL", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_S3", "MISSING_ROW_GRACE_SECONDS",
 ]
 
 
@@ -69,6 +70,69 @@ def test_empty_sqs_endpoint_means_aws_itself(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/media")
     monkeypatch.setenv("SQS_ENDPOINT", "")
     assert load_settings().sqs_endpoint == ""
+
+
+def test_aws_queue_url_never_defaults_to_localstack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/media")
+    assert load_settings().sqs_endpoint == ""
+    assert load_settings().queue_access().is_aws
+
+
+def test_botocore_sqs_endpoint_variable_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQS_QUEUE_URL", "http://elasticmq:9324/000000000000/media")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://everything:4566")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://elasticmq:9324")
+    assert load_settings().sqs_endpoint == "http://elasticmq:9324"
+
+
+def test_botocore_global_endpoint_variable_serves_sqs_and_s3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SQS_QUEUE_URL", "http://localstack:4566/000000000000/media")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    settings = load_settings()
+    assert settings.sqs_endpoint == "http://127.0.0.1:4566"
+    assert settings.storage_endpoint == "http://127.0.0.1:4566"
+    assert not settings.uses_embedded_storage
+
+
+def test_sqs_endpoint_wins_over_the_botocore_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQS_QUEUE_URL", "http://localstack:4566/000000000000/media")
+    monkeypatch.setenv("SQS_ENDPOINT", "http://localstack:4566")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://elsewhere:1")
+    assert load_settings().sqs_endpoint == "http://localstack:4566"
+
+
+def test_botocore_s3_endpoint_variable_selects_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://seaweed:8333")
+    assert load_settings().storage_endpoint == "http://seaweed:8333"
+
+
+def test_no_keys_configured_leaves_credentials_to_boto3() -> None:
+    settings = load_settings()
+    assert settings.queue_access().access_key_id is None
+    assert settings.storage_access().access_key_id is None
+
+
+def test_storage_uses_minio_keys_before_the_aws_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "aws-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "aws-token")
+    assert load_settings().storage_access().access_key_id == "aws-key"
+    assert load_settings().storage_access().session_token == "aws-token"
+    monkeypatch.setenv("MINIO_ACCESS_KEY", "minio-key")
+    monkeypatch.setenv("MINIO_SECRET_KEY", "minio-secret")
+    access = load_settings().storage_access()
+    assert (access.access_key_id, access.secret_access_key, access.session_token) == (
+        "minio-key", "minio-secret", None)
+    assert access.key_variables == "MINIO_ACCESS_KEY/MINIO_SECRET_KEY"
+
+
+def test_queue_passes_the_session_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "aws-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "aws-token")
+    assert load_settings().queue_access().session_token == "aws-token"
 
 
 def test_minio_endpoint_selects_s3(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -14,6 +14,7 @@ from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.jobs import InFlightJob
 from media_worker.poller import PollerSettings, QueuePoller
 from media_worker.processor import MediaProcessor, Outcome, ProcessorSettings
+from media_worker.queue.port import ReceivedMessage
 from media_worker.types import MediaStatus, ThumbnailSize
 from tests.fakes import FakeEngine, FakeQueue, FakeRepository, FakeStorage, new_row
 
@@ -185,3 +186,37 @@ def test_no_receiving_ahead_while_the_database_is_down() -> None:
     assert received[0] == 4  # before anything was deferred: slots and prefetch
     assert poller.outcomes[Outcome.DEFERRED] > 4
     assert max(received[1:]) <= 2  # afterwards: free slots only
+
+
+@dataclass
+class RedeliveringQueue(FakeQueue):
+    """Hands a message hidden for a while back to a later receive, as SQS does."""
+
+    hidden: list[tuple[float, ReceivedMessage]] = field(default_factory=list)
+
+    def change_visibility(self, message: ReceivedMessage, timeout_seconds: int) -> None:
+        super().change_visibility(message, timeout_seconds)
+        again = replace(message, receive_count=message.receive_count + 1)
+        self.hidden.append((time.monotonic() + timeout_seconds, again))
+
+    def receive(self, max_messages: int, wait_seconds: float) -> list[ReceivedMessage]:
+        now = time.monotonic()
+        self.inbox += [message for due, message in self.hidden if due <= now]
+        self.hidden = [(due, message) for due, message in self.hidden if due > now]
+        return super().receive(max_messages, wait_seconds)
+
+
+def test_drain_waits_for_a_job_whose_row_commits_after_its_message() -> None:
+    poller, repository, _, _ = make_poller(jobs=0)
+    queue = RedeliveringQueue()
+    poller._queue = queue  # the poller receives; the processor hides on the same queue
+    poller._processor._queue = queue
+    media_id = "committed-late"
+    queue.inbox.append(ReceivedMessage("late", "r-late", json.dumps({"mediaId": media_id}), 1,
+                                       time.time()))
+    storage = poller._processor._storage
+    threading.Timer(0.5, lambda: new_row(repository, storage, media_id=media_id)).start()
+    outcomes = poller.run()
+    assert outcomes[Outcome.AWAITING_ROW] == 1
+    assert outcomes[Outcome.READY] == 1
+    assert repository.rows[media_id].status is MediaStatus.READY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import structlog
@@ -15,9 +16,15 @@ from media_worker.errors import (
     StorageUnavailableError,
 )
 from media_worker.jobs import InFlightJob
-from media_worker.processor import MediaProcessor, Outcome, ProcessorSettings, retry_delay
+from media_worker.processor import (
+    MediaProcessor,
+    Outcome,
+    ProcessorSettings,
+    missing_row_delay,
+    retry_delay,
+)
 from media_worker.queue.port import ReceivedMessage
-from media_worker.repository.port import Claim
+from media_worker.repository.port import Claim, NewMedia
 from media_worker.types import MediaStatus, ThumbnailSize
 from tests.fakes import (
     FakeEngine,
@@ -46,10 +53,13 @@ class World:
             logger=structlog.get_logger("test"),
         )
 
-    def deliver(self, body: str | dict, receive_count: int = 1) -> Outcome:
+    def deliver(self, body: str | dict, receive_count: int = 1,
+                sent_seconds_ago: float | None = None) -> Outcome:
         text = body if isinstance(body, str) else json.dumps(body)
-        self.last = ReceivedMessage("msg-1", "receipt-1", text, receive_count)
-        return self.processor.handle(InFlightJob(self.last))
+        sent_at = None if sent_seconds_ago is None else time.time() - sent_seconds_ago
+        self.last = ReceivedMessage("msg-1", "receipt-1", text, receive_count, sent_at)
+        self.job = InFlightJob(self.last)
+        return self.processor.handle(self.job)
 
     def pending(self) -> str:
         return new_row(self.repository, self.storage)
@@ -104,9 +114,40 @@ def test_unknown_fields_in_a_message_are_ignored(world: World) -> None:
     assert world.deliver({"mediaId": media_id, "priority": 9, "extra": {}}) is Outcome.READY
 
 
-def test_missing_row_drops_the_message(world: World) -> None:
+def test_missing_row_past_its_grace_drops_the_message(world: World) -> None:
+    assert world.deliver({"mediaId": "nope"}, sent_seconds_ago=121) is Outcome.SKIPPED
+    assert world.queue.deleted == ["msg-1"]
+
+
+def test_missing_row_of_a_message_with_no_sent_time_drops_the_message(world: World) -> None:
     assert world.deliver({"mediaId": "nope"}) is Outcome.SKIPPED
     assert world.queue.deleted == ["msg-1"]
+
+
+def test_missing_row_within_its_grace_keeps_the_message_for_a_short_look_again(
+    world: World,
+) -> None:
+    assert world.deliver({"mediaId": "nope"}, sent_seconds_ago=1) is Outcome.AWAITING_ROW
+    assert world.queue.deleted == []
+    assert world.queue.visibility == {"msg-1": 2}
+    assert world.job.returns_in == 2
+
+
+def test_row_committed_after_its_message_is_processed_on_the_next_delivery(
+    world: World,
+) -> None:
+    media_id = "late-row"
+    assert world.deliver({"mediaId": media_id}, sent_seconds_ago=1) is Outcome.AWAITING_ROW
+    world.storage.objects[("media", "uploads/late")] = b"x" * 100
+    world.repository.insert(NewMedia(id=media_id, bucket="media", key="uploads/late"))
+    assert world.deliver({"mediaId": media_id}, receive_count=2,
+                         sent_seconds_ago=3) is Outcome.READY
+
+
+def test_missing_row_looks_again_sooner_than_a_redrive_policy_gives_up() -> None:
+    delays = [missing_row_delay(count) for count in range(1, 9)]
+    assert delays[:5] == [2, 4, 8, 16, 30]
+    assert sum(delays[:7]) >= 120  # the default grace is spent within eight receives
 
 
 def test_ready_row_drops_a_duplicate_message_without_rendering(world: World) -> None:

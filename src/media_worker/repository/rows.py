@@ -41,7 +41,7 @@ def record_from_row(row: dict[str, Any]) -> MediaRecord:
         size=row["size"],
         status=MediaStatus(row["status"]),
         thumbnails=_json(row["thumbnails"]),
-        metadata=_json(row["metadata"]),
+        metadata=_json_object(row["metadata"]),
         error=row["error"],
         attempts=row["attempts"],
         lease_until=as_utc(row["leaseUntil"]),
@@ -56,6 +56,12 @@ def merged_metadata(stored: Any, worker_keys: dict[str, Any]) -> dict[str, Any]:
     (originalName, uploadedBy …) survive; a stored value that is not an object is replaced."""
     current = _json(stored)
     return ({**current, **worker_keys} if isinstance(current, dict) else dict(worker_keys))
+
+
+def _json_object(value: Any) -> dict[str, Any] | None:
+    """The API owns `metadata` and may store any JSON there; the worker reads objects only."""
+    parsed = _json(value)
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _json(value: Any) -> Any:
