@@ -29,6 +29,7 @@ $(THUMBOR_STAMP):
 thumbor: $(THUMBOR_STAMP)
 
 test: $(STAMP) $(THUMBOR_STAMP)
+	scripts/ensure-node-packages.sh
 	scripts/test.sh
 
 # The performance benchmarks of docs/performance.md (about 8 minutes; BENCH_ARGS=--quick: 3).

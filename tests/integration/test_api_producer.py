@@ -13,6 +13,7 @@ updates each.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -50,14 +51,30 @@ def node_harness() -> Path:
     return API / "producer.mjs"
 
 
-@pytest.fixture
-def backend(moto_endpoint: str, unique_name: str) -> dict[str, str]:
-    """S3 and SQS endpoints with a fresh bucket, queue and dead-letter queue."""
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(
-        Bucket=unique_name)
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+@pytest.fixture(params=["moto", "seaweedfs+localstack"])
+def backend(request: pytest.FixtureRequest, unique_name: str) -> dict[str, str]:
+    """S3 and SQS servers with a fresh bucket, queue and dead-letter queue: moto for both, or
+    SeaweedFS (S3, its own keys, SigV4 enforced) with LocalStack (SQS)."""
+    if request.param == "moto":
+        endpoint = request.getfixturevalue("moto_endpoint")
+        s3 = {"endpoint": endpoint, "accessKey": "test", "secretKey": "test"}
+        sqs_url = endpoint
+    else:
+        try:
+            seaweedfs = request.getfixturevalue("seaweedfs")
+            sqs_url = request.getfixturevalue("localstack_endpoint")
+        except pytest.FixtureLookupError as exc:
+            pytest.skip(f"no {exc.argname} fixture in tests/conftest.py")
+        s3 = {"endpoint": seaweedfs.endpoint, "accessKey": seaweedfs.access_key,
+              "secretKey": seaweedfs.secret_key}
+    boto3.client("s3", endpoint_url=s3["endpoint"], region_name="us-east-1",
+                 aws_access_key_id=s3["accessKey"], aws_secret_access_key=s3["secretKey"],
+                 ).create_bucket(Bucket=unique_name)
+    sqs = boto3.client("sqs", endpoint_url=sqs_url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
     return {
-        "s3": moto_endpoint, "sqs": moto_endpoint, "bucket": unique_name,
+        "s3": s3["endpoint"], "s3AccessKey": s3["accessKey"], "s3SecretKey": s3["secretKey"],
+        "sqs": sqs_url, "bucket": unique_name,
         "queue": sqs.create_queue(QueueName=unique_name)["QueueUrl"],
         "dlq": sqs.create_queue(QueueName=f"{unique_name}-dlq")["QueueUrl"],
     }
@@ -97,10 +114,12 @@ def uploads(directory: Path) -> list[dict[str, str]]:
 
 
 def node_spec(database_url: str, backend: dict[str, str], **extra: Any) -> str:
-    service = {"region": "us-east-1", "accessKeyId": "test", "secretAccessKey": "test"}
     return json.dumps({
         "databaseUrl": database_url, "bucket": backend["bucket"], "queueUrl": backend["queue"],
-        "s3": service | {"endpoint": backend["s3"]}, "sqs": service | {"endpoint": backend["sqs"]},
+        "s3": {"endpoint": backend["s3"], "region": "us-east-1",
+               "accessKeyId": backend["s3AccessKey"], "secretAccessKey": backend["s3SecretKey"]},
+        "sqs": {"endpoint": backend["sqs"], "region": "us-east-1",
+                "accessKeyId": "test", "secretAccessKey": "test"},
         "uploadedBy": "user-42", **extra,
     })
 
@@ -112,7 +131,7 @@ def worker(database_url: str, backend: dict[str, str], workdir: Path) -> Deploym
         "SQS_ENDPOINT": backend["sqs"], "MINIO_ENDPOINT": backend["s3"],
         "MINIO_BUCKET": backend["bucket"],
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-        "MINIO_ACCESS_KEY": "test", "MINIO_SECRET_KEY": "test",
+        "MINIO_ACCESS_KEY": backend["s3AccessKey"], "MINIO_SECRET_KEY": backend["s3SecretKey"],
         "SQS_WAIT_TIME_SECONDS": "1", "SQS_POLL_INTERVAL_MS": "100",
         "SQS_VISIBILITY_TIMEOUT": "60", "LOG_FORMAT": "json",
         "RECONCILE_INTERVAL_SECONDS": "0",
@@ -263,3 +282,29 @@ def row_problems(key: str, row: dict[str, Any], started: datetime,
           f"no width/height in metadata {metadata}")
     check(row.get("error") is None, f"error {row.get('error')!r} on a READY row")
     return problems
+
+
+def test_the_recorded_prisma_sql_is_what_prisma_makes_of_the_model(
+    node_harness: Path, postgres_server: str,
+) -> None:
+    """tests/api/fixtures/prisma-migration.sql was regenerated after the last model change."""
+    result = subprocess.run(
+        ["node", str(API / "prisma-sql.mjs"), "--check"], cwd=API, capture_output=True,
+        text=True, timeout=120, check=False, env={**os.environ, "DATABASE_URL": postgres_server})
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_shipped_generator_block_generates_a_client(node_harness: Path, tmp_path: Path) -> None:
+    """deploy/prisma/media.prisma as the API team has it: Prisma 7's `prisma-client` generator
+    writes its TypeScript client (offline; the harness itself runs the JavaScript one)."""
+    schema = tmp_path / "schema.prisma"
+    shutil.copy(REPO_ROOT / "deploy" / "prisma" / "media.prisma", schema)
+    result = subprocess.run(
+        ["node", str(API / "node_modules" / "prisma" / "build" / "index.js"), "generate",
+         "--schema", str(schema)], cwd=API, capture_output=True, text=True, timeout=120,
+        check=False, env={**os.environ, "CHECKPOINT_DISABLE": "1",
+                          "PRISMA_SCHEMA_ENGINE_BINARY": str(API / "schema-engine-unavailable")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = (tmp_path / "generated" / "client.ts").read_text(encoding="utf-8")
+    assert "export const PrismaClient" in client
+    assert (tmp_path / "generated" / "enums.ts").is_file()
