@@ -13,7 +13,9 @@ from media_worker.types import ThumbnailSize
 
 
 class BehaviourEngine:
-    """Does what the source file's content says: 'crash', 'hang', 'unsupported' or renders."""
+    """Does what the source file's content says: 'crash', 'hang', 'unsupported', 'bug' (an
+    exception no decoder code translated, as a library binding raises on a fuzzed file) or
+    renders."""
 
     def render(self, source: SourceMedia, sizes: list[ThumbnailSize],
                output: OutputSpec) -> RenderResult:
@@ -24,6 +26,9 @@ class BehaviourEngine:
             time.sleep(3600)
         if command == "unsupported":
             raise UnsupportedMediaError("unsupported media type: test")
+        if command == "bug":
+            codec_context = None
+            return codec_context.width  # type: ignore[attr-defined, no-any-return]
         thumbs = [RenderedThumbnail(s, 1, 1, "png", "image/png", str(os.getpid()).encode())
                   for s in sizes]
         return RenderResult(thumbs, {"pid": os.getpid()})

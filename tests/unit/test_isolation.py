@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,12 @@ import pytest
 
 from media_worker.engines.isolation import IsolatedEngine
 from media_worker.engines.port import OutputSpec, SourceMedia
-from media_worker.errors import CorruptMediaError, LimitExceededError, UnsupportedMediaError
+from media_worker.errors import (
+    CorruptMediaError,
+    LimitExceededError,
+    PermanentError,
+    UnsupportedMediaError,
+)
 from media_worker.types import ThumbnailSize
 from tests.unit.isolation_engines import BehaviourEngine
 
@@ -63,6 +69,18 @@ def test_media_errors_raised_in_the_child_reach_the_caller_unchanged(
 ) -> None:
     with pytest.raises(UnsupportedMediaError, match="unsupported media type: test"):
         engine.render(source(tmp_path, "unsupported"), SIZES, OutputSpec())
+
+
+def test_an_unexpected_exception_in_the_decoder_is_a_permanent_decode_error(
+    engine: IsolatedEngine, tmp_path: Path
+) -> None:
+    """Not an internal error retried MAX_ATTEMPTS times: the same bytes would raise it again.
+    The row says which exception, where, in one line."""
+    with pytest.raises(CorruptMediaError) as caught:
+        engine.render(source(tmp_path, "bug"), SIZES, OutputSpec())
+    assert re.fullmatch(r"cannot decode this file: AttributeError at isolation_engines\.py:\d+: "
+                        r"'NoneType' object has no attribute 'width'", str(caught.value))
+    assert isinstance(caught.value, PermanentError)
 
 
 def _child_rss_mb(parent: int) -> list[int]:

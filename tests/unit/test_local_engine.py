@@ -323,6 +323,16 @@ def test_every_malformed_image_ends_in_a_result_or_a_permanent_error(
     assert outcomes["65536-uint32-limit.png"].startswith("LimitExceededError")
     assert outcomes["empty.heic"].startswith("UnsupportedMediaError")
     assert outcomes["truncated.jpg"] == "ok"
+    # Camera RAWs cut short (RAW decoding is not supported yet; these must merely end):
+    # Canon's CR3 is an ISO-BMFF file whose `CRAW` tracks FFmpeg cannot decode, ...
+    assert outcomes["file-type-fixture.cr3"] == (
+        "UnsupportedMediaError: unsupported codec 'CRAW': FFmpeg has no decoder for the video "
+        "stream of this MP4")
+    # ... the ARW is a TIFF whose pixel data libvips cannot read ...
+    assert outcomes["file-type-fixture-sony-zv-e10.arw"].startswith(
+        "CorruptMediaError: cannot decode TIFF: ")
+    # ... and the iPhone DNG renders, as all black (what a RAW decoder must refuse later).
+    assert outcomes["IMG_1361.dng"] == "ok"
 
 
 # --- samples --------------------------------------------------------------------------------

@@ -1,26 +1,34 @@
-"""Runs an engine in child processes, so a hang or a crash in a C decoder costs one job.
+"""Runs decoder work in child processes, so a hang or a crash in a C decoder costs one job.
 
 libvips, libheif and FFmpeg are C libraries fed with untrusted bytes: a fuzzer-found file can
-segfault or spin forever. The worker process must survive both, so rendering happens in a
-pebble process pool: a render past its timeout has its child killed (a thread could not be
+segfault or spin forever. The worker process must survive both, so decoding happens in a
+pebble process pool: work past its timeout has its child killed (a thread could not be
 stopped), and a child that dies takes only its own job with it. pebble is used instead of
 `concurrent.futures.ProcessPoolExecutor` because the latter cannot kill a timed-out task and
 breaks the whole pool when one child dies.
+
+Whatever a child raises about the bytes it was given is a permanent failure of that job: a
+media error as it was raised, and any other exception (a library binding tripping over a fuzzed
+file) as a CorruptMediaError naming its type. Retrying the same bytes on the same decoder
+cannot help. Only failures of the worker's own machinery (the pool, pickling the arguments)
+reach the caller as they are.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import multiprocessing
 import signal
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeoutError
+from pathlib import Path
+from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
+from media_worker.engines.allocator import GLIBC
+from media_worker.engines.decode_errors import unexpected_error
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
-from media_worker.errors import CorruptMediaError, LimitExceededError
+from media_worker.errors import CorruptMediaError, LimitExceededError, MediaWorkerError
 from media_worker.types import ThumbnailSize
 
 EngineFactory = Callable[[], ThumbnailEngine]
@@ -28,95 +36,84 @@ EngineFactory = Callable[[], ThumbnailEngine]
 # lock held by another thread. Shared objects handed to children (the decode budget) come from
 # the same context.
 SPAWN = multiprocessing.get_context("spawn")
+# Children are replaced after this many tasks: bounds what leaks in the C libraries accumulate.
+MAX_TASKS_PER_CHILD = 500
+CLOSE_WAIT_SECONDS = 10
 
-# The engine of *this child process*, built once by the pool's initializer: a process pool
-# can only reach per-process state through module scope. The parent never sets it.
-_child_engine: ThumbnailEngine | None = None
+# What *this child process* works with (an engine, a prober), built once by the pool's
+# initializer: a process pool can only reach per-process state through module scope. The
+# parent never sets it.
+_child_worker: Any = None
 
 
-def _start_child(factory: EngineFactory) -> None:
-    global _child_engine  # noqa: PLW0603 - per-child-process state, see above
+def _start_child(factory: Callable[[], object]) -> None:
+    global _child_worker  # noqa: PLW0603 - per-child-process state, see above
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _GLIBC.limit_arenas()
-    _child_engine = factory()
+    GLIBC.limit_arenas()
+    _child_worker = factory()
 
 
-def _render_in_child(
-    source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
-) -> RenderResult:
-    assert _child_engine is not None, "pool initializer did not run"
+def _call_in_child(method: str, path: Path, *args: Any) -> Any:
+    """`_child_worker.method(*args)`, working on the file at `path`; see the module docstring
+    for what becomes of its exceptions."""
+    assert _child_worker is not None, "pool initializer did not run"
     try:
-        return _child_engine.render(source, sizes, output)
+        return getattr(_child_worker, method)(*args)
+    except MediaWorkerError:
+        raise
+    except Exception as exc:  # whatever a decoder raises about its input
+        raise CorruptMediaError(unexpected_error(path, exc)) from None
     finally:
-        _GLIBC.give_back_free_memory()
+        GLIBC.give_back_free_memory()
 
 
-class _Allocator:
-    """glibc's malloc, told to keep a decoder's memory bounded by its current job.
+class DecoderPool:
+    """Killable child processes, each holding the object `factory` builds, that call its
+    methods on one file at a time."""
 
-    libvips, libheif and FFmpeg allocate from many threads, and glibc gives each thread an
-    arena of its own (up to 8 per core) that keeps freed memory for reuse. A decoder running
-    the corpus mix again and again grew from 93 to 370 MB in four rounds and never gave it
-    back. Two arenas, and a trim after each job, held it at 124-145 MB (docs/performance.md).
-    Elsewhere than glibc (musl, macOS) both are no-ops.
-    """
+    def __init__(self, factory: Callable[[], object], *, workers: int, timeout_seconds: float,
+                 max_tasks_per_child: int = MAX_TASKS_PER_CHILD) -> None:
+        self._timeout = timeout_seconds
+        self._pool = ProcessPool(max_workers=workers, max_tasks=max_tasks_per_child,
+                                 initializer=_start_child, initargs=(factory,), context=SPAWN)
 
-    _M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
-    ARENAS = 2
-
-    def __init__(self) -> None:
+    def call(self, method: str, path: Path, *args: Any, doing: str = "decoding") -> Any:
+        """The child's `method(*args)`; `doing` names the work in the timeout's message."""
+        future = self._pool.schedule(_call_in_child, args=(method, path, *args),
+                                     timeout=self._timeout)
         try:
-            self._libc: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c"))
-            self._libc.mallopt  # noqa: B018 - probing for glibc's symbols
-            self._libc.malloc_trim  # noqa: B018
-        except (OSError, AttributeError, TypeError):
-            self._libc = None
+            return future.result()
+        except FutureTimeoutError:
+            raise LimitExceededError(
+                f"{doing} took longer than {self._timeout:g} s (JOB_TIMEOUT_SECONDS); "
+                "the decoder was stopped"
+            ) from None
+        except ProcessExpired as exc:
+            raise CorruptMediaError(
+                f"the decoder crashed ({_describe_exit(exc.exitcode)})") from None
 
-    def limit_arenas(self) -> None:
-        if self._libc is not None:
-            self._libc.mallopt(self._M_ARENA_MAX, self.ARENAS)
-
-    def give_back_free_memory(self) -> None:
-        if self._libc is not None:
-            self._libc.malloc_trim(0)
-
-
-_GLIBC = _Allocator()
+    def close(self) -> None:
+        self._pool.stop()
+        self._pool.join(timeout=CLOSE_WAIT_SECONDS)
 
 
 class IsolatedEngine:
     """A ThumbnailEngine that delegates every render to a killable child process."""
 
     def __init__(self, factory: EngineFactory, *, workers: int, timeout_seconds: float,
-                 max_tasks_per_child: int = 500) -> None:
-        self._timeout = timeout_seconds
-        self._pool = ProcessPool(
-            max_workers=workers,
-            max_tasks=max_tasks_per_child,  # recycle children: bounds leaks in C libraries
-            initializer=_start_child,
-            initargs=(factory,),
-            context=SPAWN,
-        )
+                 max_tasks_per_child: int = MAX_TASKS_PER_CHILD) -> None:
+        self._pool = DecoderPool(factory, workers=workers, timeout_seconds=timeout_seconds,
+                                 max_tasks_per_child=max_tasks_per_child)
 
     def render(
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
     ) -> RenderResult:
-        future = self._pool.schedule(_render_in_child, args=(source, sizes, output),
-                                     timeout=self._timeout)
-        try:
-            return future.result()
-        except FutureTimeoutError:
-            raise LimitExceededError(
-                f"rendering took longer than {self._timeout:g} s (JOB_TIMEOUT_SECONDS); "
-                "the decoder was stopped"
-            ) from None
-        except ProcessExpired as exc:
-            reason = _describe_exit(exc.exitcode)
-            raise CorruptMediaError(f"the decoder crashed ({reason})") from None
+        result: RenderResult = self._pool.call("render", source.path, source, sizes, output,
+                                               doing="rendering")
+        return result
 
     def close(self) -> None:
-        self._pool.stop()
-        self._pool.join(timeout=10)
+        self._pool.close()
 
 
 def _describe_exit(exitcode: int | None) -> str:

@@ -22,6 +22,7 @@ import pyvips
 
 from media_worker.engines.encode import render_from_image
 from media_worker.engines.images import decode_error
+from media_worker.engines.isobmff import video_sample_entries
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.sniff import MediaType
 from media_worker.errors import CorruptMediaError, LimitExceededError, UnsupportedMediaError
@@ -69,11 +70,20 @@ def _ffmpeg_message(exc: av.FFmpegError) -> str:
 
 # --- the stream and its limits --------------------------------------------------------------
 def _video_stream(container: Any, media_type: MediaType) -> Any:
+    """The first video stream FFmpeg has a decoder for (PyAV gives the others no codec
+    context: Dolby Vision AV1 under `dav1` in FFmpeg before 7.1, Canon's `CRAW`)."""
     if not container.streams.video:
         what = "audio-only file" if container.streams.audio else "no streams"
         raise UnsupportedMediaError(
             f"unsupported media: no video stream in this {media_type.format.upper()} ({what})")
-    stream = container.streams.video[0]
+    decodable = [s for s in container.streams.video if s.codec_context is not None]
+    if not decodable:
+        entries = video_sample_entries(Path(container.name))
+        codec = f" {entries[0]!r}" if entries else ""
+        raise UnsupportedMediaError(
+            f"unsupported codec{codec}: FFmpeg has no decoder for the video stream of this "
+            f"{media_type.format.upper()}")
+    stream = decodable[0]
     stream.thread_type = "AUTO"
     return stream
 
