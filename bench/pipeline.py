@@ -239,6 +239,7 @@ class WorkerRun:
     stages: dict[str, float]
     outcomes: Counter[str]
     sampler: TreeSampler
+    started_at: float = 0.0  # time.time() when the worker process was started
 
     @property
     def steady_rate(self) -> float:
@@ -257,7 +258,7 @@ def run_worker(deployed: Deployment, svc: Services, files: list[Path], concurren
         raise RuntimeError(f"enqueued {len(media_ids)} of {len(files)} files")
     cpu, moto, pg = children_cpu(), process_cpu(svc.moto.pid), postgres_cpu()
     busy = machine_busy()
-    start = time.perf_counter()
+    started_at, start = time.time(), time.perf_counter()
     process = deployed.start("run", "--drain", "--concurrency", str(concurrency), log=log)
     sampler = TreeSampler(process.pid, interval=sample_interval)
     try:
@@ -280,7 +281,7 @@ def run_worker(deployed: Deployment, svc: Services, files: list[Path], concurren
         ready_times=[datetime.fromisoformat(event["timestamp"]).timestamp() for event in ready],
         latencies=[float(event["seconds"]) for event in ready],
         stages=_stage_totals(ready),
-        outcomes=outcomes, sampler=sampler)
+        outcomes=outcomes, sampler=sampler, started_at=started_at)
 
 
 def _stage_totals(ready: list[dict]) -> dict[str, float]:

@@ -22,22 +22,28 @@ from pathlib import Path
 import pyvips
 
 import media_worker
-from bench import images, pipeline, thumbor, video
+from bench import batch, images, pipeline, thumbor, video
 from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load_average
 from media_worker.config import Settings
 
 BENCHES = ("vips", "pillow", "limit", "encoders", "video", "thumbor", "concurrency", "e2e",
-           "memory")
+           "batch", "memory", "soak")
+# The soak runs for many minutes (5,000 jobs: about 20): only when asked for (--only soak).
+DEFAULT = tuple(name for name in BENCHES if name != "soak")
 DESCRIPTIONS = {
-    "vips": "1 engine vs vipsthumbnail, CPU s per photo (target <= 0.8x)",
+    "vips": "1 engine vs vipsthumbnail, CPU s per photo (target <= 0.8x); 1c the same "
+            "against vipsthumbnail in batch mode (one process per size over all photos)",
     "pillow": "2 engine vs naive Pillow, CPU s per photo (target <= 0.33x)",
     "thumbor": "3 engine vs Thumbor server, photos/s on 2 cores (target >= 3x)",
     "video": "4 video: time to frame vs ffmpeg -ss T (target <= 1.2x)",
     "e2e": "5 end to end via moto S3+SQS and PostgreSQL vs engine only (target >= 0.85x)",
+    "batch": "1d the whole pipeline vs vipsthumbnail in batch mode, wall time on 2 cores",
     "memory": "6 peak RSS of a worker with concurrency 2 (target <= 300 MB)",
     "encoders": "7 encoder settings sweep: CPU and bytes per size",
     "limit": "8 engine CPU per JPEG vs tjbench -scale 1/8 (target <= 1.5x)",
     "concurrency": "VIPS_CONCURRENCY vs jobs in parallel (engine-only photos/s)",
+    "soak": "soak: N mixed jobs through 3 workers, one SIGKILLed every 30 s; lost, stuck, "
+            "twice, throughput, RSS growth (not in the default set)",
 }
 
 
@@ -50,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="fewer inputs (same repetitions): about 3 minutes")
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="run only these (repeatable or comma-separated): "
-                        + ", ".join(BENCHES))
+                        + ", ".join(BENCHES) + " (default: all but soak)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per measurement (>= 5)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="set in the environment of everything this run starts (worker, "
@@ -128,8 +134,8 @@ def _steps(inputs: Inputs, report: Report, selected: set[str], *, reps: int, job
     ):
         if name in selected:
             steps.append((name, step))
-    if {"e2e", "memory"} & selected:
-        steps.append(("e2e+memory", lambda: _services_benches(
+    if {"e2e", "batch", "memory"} & selected:
+        steps.append(("e2e+batch+memory", lambda: _services_benches(
             inputs, report, selected, jobs=jobs, quick=quick, concurrencies=concurrencies)))
     return steps
 
@@ -139,13 +145,16 @@ def _services_benches(inputs: Inputs, report: Report, selected: set[str], *, job
     with pipeline.services(inputs.workdir) as svc:
         if "e2e" in selected:
             pipeline.e2e_bench(inputs, report, svc, jobs=jobs, concurrencies=concurrencies)
+        if "batch" in selected:
+            batch.pipeline_vs_batch(inputs, report, svc, jobs=jobs,
+                                    concurrencies=concurrencies)
         if "memory" in selected:
             pipeline.memory_bench(inputs, report, svc, runs=1 if quick else 3)
 
 
 def _selected(parser: argparse.ArgumentParser, only: list[str] | None) -> set[str]:
     if not only:
-        return set(BENCHES)
+        return set(DEFAULT)
     names = {name.strip() for item in only for name in item.split(",") if name.strip()}
     unknown = names - set(BENCHES)
     if unknown:
