@@ -105,6 +105,10 @@ class FakeStorage:
     def read(self, bucket: str, key: str) -> bytes:
         return self._get(bucket, key)
 
+    def check_bucket(self, bucket: str) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+
     def exists(self, bucket: str, key: str) -> bool:
         return (bucket, key) in self.objects
 
@@ -127,15 +131,35 @@ class FakeStorage:
 
 
 @dataclass
+class FakeLeadership:
+    released: bool = False
+
+    def held(self) -> bool:
+        return not self.released
+
+    def release(self) -> None:
+        self.released = True
+
+
+@dataclass
 class FakeRepository:
     """The status machine's statements over a dict, fenced like the real adapters."""
 
     rows: dict[str, MediaRecord] = field(default_factory=dict)
     fail_with: Exception | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    leader_elsewhere: bool = False  # another replica holds the sweep's lock
 
     def migrate(self) -> None:
         pass
+
+    def verify_schema(self) -> None:
+        pass
+
+    def try_lead(self, name: str) -> FakeLeadership | None:
+        if self.leader_elsewhere:
+            return None
+        return FakeLeadership()
 
     def insert(self, media: NewMedia) -> MediaRecord:
         record = MediaRecord(id=media.id, bucket=media.bucket, key=media.key,

@@ -21,13 +21,14 @@ from media_worker.engines.port import OutputSpec, ThumbnailEngine
 from media_worker.observability.health import HealthServer
 from media_worker.observability.logging import Logger
 from media_worker.observability.metrics import WorkerMetrics
-from media_worker.observability.queue_gauge import QueueGauge
+from media_worker.observability.queue_gauge import SAMPLE_INTERVAL_SECONDS, QueueGauge
 from media_worker.poller import PollerSettings, QueuePoller
 from media_worker.processor import MediaProcessor, ProcessorSettings
 from media_worker.queue.port import MessageQueue
 from media_worker.reconcile import Reconciler
 from media_worker.repository.port import MediaRepository
 from media_worker.storage.port import ObjectStorage
+from media_worker.supervision import SupervisedLoop, Supervision
 
 
 def build_queue(settings: Settings, logger: Logger | None = None) -> MessageQueue:
@@ -217,6 +218,8 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
         max_input_bytes=settings.max_input_bytes,
         lease_seconds=settings.job_lease_seconds,
         missing_row_grace_seconds=settings.missing_row_grace_seconds,
+        retry_base_seconds=settings.retry_base_seconds,
+        retry_max_seconds=settings.retry_max_seconds,
     )
 
 
@@ -237,7 +240,7 @@ def poller_settings(settings: Settings, *, drain: bool) -> PollerSettings:
 
 def build_poller(
     settings: Settings, components: Components, logger: Logger, *, drain: bool,
-    metrics: WorkerMetrics | None = None,
+    metrics: WorkerMetrics | None = None, supervision: Supervision | None = None,
 ) -> QueuePoller:
     processor = MediaProcessor(
         repository=components.repository,
@@ -254,36 +257,48 @@ def build_poller(
         repository=components.repository,
         settings=poller_settings(settings, drain=drain),
         logger=logger,
+        supervision=supervision,
     )
 
 
 def run_worker(settings: Settings, components: Components, logger: Logger, *,
                drain: bool) -> QueuePoller:
     """Run the poller until it stops, with its companions: the metrics and health server (when
-    METRICS_PORT is set), the queue gauge, and (unless draining) the reconciliation sweep."""
+    METRICS_PORT is set), the queue gauge, and (unless draining) the reconciliation sweep.
+    The table is checked first: a worker without one would fail every job."""
+    components.repository.verify_schema()
     metrics = WorkerMetrics(size.name for size in settings.thumbnail_sizes)
-    poller = build_poller(settings, components, logger, drain=drain, metrics=metrics)
-    install_signal_handlers(poller, logger)
+    supervision = Supervision(logger, metrics)
+    poller = build_poller(settings, components, logger, drain=drain, metrics=metrics,
+                          supervision=supervision)
+    install_signal_handlers(poller)
     with ExitStack() as stack:
         if settings.metrics_port is not None:
             server = HealthServer(settings.metrics_port, metrics,
-                                  readiness_checks(settings, components), logger=logger)
+                                  readiness_checks(settings, components), logger=logger,
+                                  liveness=supervision.liveness)
             server.start()
             stack.callback(server.stop)
             gauge = QueueGauge(components.queue, components.repository, metrics)
-            gauge.start()
-            stack.callback(gauge.stop)
+            _start(stack, supervision.loop("queue-gauge", gauge.step, run_first=True,
+                                           interval=SAMPLE_INTERVAL_SECONDS))
         if settings.reconcile_interval_seconds > 0 and not drain:
             reconciler = Reconciler(components.repository, components.queue,
-                                    interval_seconds=settings.reconcile_interval_seconds,
                                     stranded_after_seconds=settings.stranded_after_seconds,
+                                    max_queue_depth=settings.reconcile_max_queue_depth,
                                     logger=logger)
-            reconciler.start()
-            stack.callback(reconciler.stop)
+            stack.callback(reconciler.close)
+            _start(stack, supervision.loop("reconciler", reconciler.step,
+                                           interval=settings.reconcile_interval_seconds))
         poller.run()
         if poller.unfinished_jobs:
             _exit_abandoning_jobs(components, logger)
     return poller
+
+
+def _start(stack: ExitStack, loop: SupervisedLoop) -> None:
+    loop.start()
+    stack.callback(loop.stop)
 
 
 def _exit_abandoning_jobs(components: Components, logger: Logger) -> None:
@@ -300,23 +315,26 @@ def _exit_abandoning_jobs(components: Components, logger: Logger) -> None:
 def readiness_checks(settings: Settings, components: Components) -> dict[str, Callable[[], object]]:
     """What /readyz asks: can the worker reach its queue, its storage and its database?"""
     return {
-        "queue": components.queue.depth,
-        "storage": partial(components.storage.exists, settings.minio_bucket,
-                           ".media-worker-readiness-probe"),
+        "queue": components.queue.depth,  # GetQueueAttributes: a missing queue is not ready
+        "storage": partial(components.storage.check_bucket, settings.minio_bucket),
         "database": partial(components.repository.get, "readiness-probe"),
     }
 
 
-def install_signal_handlers(poller: QueuePoller, logger: Logger) -> None:
-    """First SIGTERM/SIGINT: stop receiving and finish in-flight jobs. Second: exit now."""
+def install_signal_handlers(poller: QueuePoller) -> None:
+    """First SIGTERM/SIGINT: stop receiving and finish in-flight jobs. Second: exit now.
+
+    The handler never logs: structlog's writer holds a lock that is not reentrant, and a
+    signal landing while the main thread writes a line would deadlock on it. It sets the
+    poller's stop flag (the loop logs the reason), or on a second signal writes one line
+    straight to the stderr descriptor, which takes no lock, and exits."""
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if poller.stopping:
-            logger.warning("second signal; exiting immediately", signal=name)
+            os.write(2, f"media-worker: second {name}; exiting immediately\n".encode())
             os._exit(128 + signum)  # in-flight messages reappear after their visibility timeout
-        logger.info("signal received; finishing in-flight jobs", signal=name)
-        poller.stop()
+        poller.stop(f"{name} received")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

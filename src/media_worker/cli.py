@@ -23,7 +23,7 @@ from rich.table import Table
 from media_worker import __version__
 from media_worker.app import Components, open_components, run_worker
 from media_worker.config import Settings, SettingsError, load_settings
-from media_worker.errors import MediaWorkerError
+from media_worker.errors import MediaWorkerError, SchemaMissingError
 from media_worker.observability.logging import configure_logging, short_error
 from media_worker.operations import (
     Stats,
@@ -94,6 +94,9 @@ def run(
     except SettingsError as exc:
         typer.echo(f"media-worker: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except SchemaMissingError as exc:
+        typer.echo(f"media-worker: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from None
     except MediaWorkerError as exc:
         logger.error("worker could not start", error=short_error(exc))
         raise typer.Exit(EXIT_FAILURE) from None

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(600, gt=0)
     shutdown_grace_seconds: float = Field(30, ge=0)
     reconcile_interval_seconds: float = Field(300, ge=0)
+    # The sweep stays off while more messages than this wait (rows behind a backlog only
+    # look stranded; re-sending them would inflate the depth autoscaling reads).
+    reconcile_max_queue_depth: int = Field(100, ge=0)
+    # A retry's backoff doubles from RETRY_BASE_SECONDS per receive up to RETRY_MAX_SECONDS
+    # (at most SQS's 12 h visibility); the sweep's idea of "stranded" follows the cap.
+    retry_base_seconds: float = Field(10, gt=0, le=43_200)
+    retry_max_seconds: float = Field(900, gt=0, le=43_200)
     # How long a job whose row does not exist yet is looked for again, counted from the
     # message's SentTimestamp: an API that sends inside its transaction commits a moment later.
     missing_row_grace_seconds: float = Field(120, ge=0, le=43_200)
@@ -251,8 +258,8 @@ class Settings(BaseSettings):
     @property
     def stranded_after_seconds(self) -> float:
         """A PENDING row untouched this long has no message left: longer than the largest
-        retry backoff (15 min) plus a visibility timeout."""
-        return 900 + 2 * self.sqs_visibility_timeout
+        retry backoff (RETRY_MAX_SECONDS) plus two visibility timeouts."""
+        return self.retry_max_seconds + 2 * self.sqs_visibility_timeout
 
     def redacted_database_url(self) -> str:
         """The database URL with any password replaced, safe to print."""

@@ -44,6 +44,10 @@ class ConfigurationError(PermanentError):
     """The worker is misconfigured for this job (e.g. a remote engine rejects our signature)."""
 
 
+class SchemaMissingError(MediaWorkerError):
+    """The media table does not exist: found at start-up, before any job is taken."""
+
+
 class StorageUnavailableError(TransientError):
     """Object storage could not be reached or answered with a server error."""
 

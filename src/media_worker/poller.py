@@ -16,11 +16,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from media_worker.errors import MediaWorkerError, QueueUnavailableError
+from media_worker.heartbeat import Heartbeat
 from media_worker.jobs import InFlightJob
 from media_worker.observability.logging import Logger, short_error
 from media_worker.processor import MediaProcessor, Outcome
 from media_worker.queue.port import MessageQueue
 from media_worker.repository.port import MediaRepository
+from media_worker.supervision import Supervision
 
 _STOP_CHECK_SECONDS = 0.1
 # A message we hid comes back to a receive within about this long of its due time (servers
@@ -57,6 +59,7 @@ class QueuePoller:
         repository: MediaRepository,
         settings: PollerSettings,
         logger: Logger,
+        supervision: Supervision | None = None,
     ) -> None:
         self._queue = queue
         self._processor = processor
@@ -71,10 +74,18 @@ class QueuePoller:
         self._due_back: dict[str, float] = {}
         self._prefetching = True  # off while jobs come back deferred (a dependency is down)
         self._lock = threading.Lock()
+        self._stop_reason: str | None = None
+        self._last_receive_empty = False
+        self._supervision = supervision or Supervision(logger)
+        self._heartbeat = Heartbeat(queue=queue, repository=repository, jobs=self._jobs,
+                                    visibility_timeout=settings.visibility_timeout,
+                                    max_job_seconds=settings.max_job_seconds, logger=logger)
         self.outcomes: Counter[Outcome] = Counter()
 
-    def stop(self) -> None:
-        """Stop receiving; in-flight jobs get the grace period to finish. Signal-safe."""
+    def stop(self, reason: str | None = None) -> None:
+        """Stop receiving; in-flight jobs get the grace period to finish. Signal-safe: it
+        only sets a flag and an event (the loop logs the reason, never a signal handler)."""
+        self._stop_reason = reason
         self._stopping.set()
 
     @property
@@ -84,7 +95,8 @@ class QueuePoller:
     def run(self) -> Counter[Outcome]:
         """Consume until stopped (or, with drain, until the queue is empty and idle)."""
         pool = ThreadPoolExecutor(self._settings.concurrency, thread_name_prefix="job")
-        heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        heartbeat = self._supervision.loop("heartbeat", self._heartbeat.beat,
+                                           interval=self._heartbeat.interval)
         heartbeat.start()
         self._log.info("worker started", concurrency=self._settings.concurrency,
                        drain=self._settings.drain)
@@ -94,7 +106,10 @@ class QueuePoller:
                     break
         finally:
             self._stopping.set()
+            if self._stop_reason:
+                self._log.info("stopping; finishing in-flight jobs", reason=self._stop_reason)
             self._shut_down(pool)
+            heartbeat.stop()
             self._finished.set()
         self._log.info("worker stopped", **{k.value: v for k, v in self.outcomes.items()})
         return self.outcomes
@@ -103,12 +118,15 @@ class QueuePoller:
     def _poll_once(self, pool: ThreadPoolExecutor) -> bool:
         """One turn of the loop; False when a drain is complete."""
         self._collect_finished()
+        if self._drained():
+            return False
         wanted = self._receivable()
         if wanted <= 0:
             self._wait_for_a_slot(timeout=1.0)
             return True
         try:
             messages = self._queue.receive(wanted, self._wait_seconds())
+            self._last_receive_empty = not messages
         except QueueUnavailableError as exc:
             self._log.warning("receive failed; pausing", error=short_error(exc),
                               pauseSeconds=self._settings.poll_interval_seconds)
@@ -118,11 +136,28 @@ class QueuePoller:
             self._due_back.pop(message.message_id, None)
             job = InFlightJob(message)
             future = pool.submit(self._processor.handle, job)
+            # Finished the moment the job ends, not when this loop next collects it (up to a
+            # long poll later): the heartbeat must not touch its message in between.
+            future.add_done_callback(lambda _done, job=job: job.finished.set())
             with self._lock:
                 self._in_flight[future] = job
         if messages:
             return True
         return self._idle()
+
+    def _drained(self) -> bool:
+        """A drain is done the moment its last job ends, when the last receive found the
+        queue empty and it still is (one GetQueueAttributes instead of another long poll)."""
+        if not (self._settings.drain and self._last_receive_empty) or self._in_flight:
+            return False
+        self._forget_overdue()
+        if self._due_back:
+            return False
+        try:
+            depth = self._queue.depth()
+        except QueueUnavailableError:
+            return False
+        return depth.visible + depth.delayed == 0
 
     def _receivable(self) -> int:
         """How many messages to ask for now: none while some received ahead have not started
@@ -152,13 +187,18 @@ class QueuePoller:
     def _wait_for_due_back(self) -> bool:
         """While draining with nothing in flight: False when no message we hid is still due
         back; otherwise wait (up to a second) for the next one to be, and go on receiving."""
+        self._forget_overdue()
+        if not self._due_back:
+            return False
+        wait_for = min(self._due_back.values()) - time.monotonic()
+        self._stopping.wait(min(1.0, max(0.0, wait_for)))
+        return True
+
+    def _forget_overdue(self) -> None:
+        """Past its due time and the slack, a message we hid was taken by another worker."""
         now = time.monotonic()
         self._due_back = {message_id: due for message_id, due in self._due_back.items()
                           if due + _DUE_BACK_SLACK_SECONDS > now}
-        if not self._due_back:
-            return False
-        self._stopping.wait(min(1.0, max(0.0, min(self._due_back.values()) - now)))
-        return True
 
     def _wait_for_a_slot(self, timeout: float) -> None:
         """Until a job finishes, `timeout` passes or stop() is called. Waits in short slices
@@ -184,7 +224,7 @@ class QueuePoller:
                 job.finished.set()
                 if job.returns_in is not None:
                     self._due_back[job.message.message_id] = time.monotonic() + job.returns_in
-        outcomes = [future.result() for future in done]
+        outcomes = [self._outcome_of(future) for future in done]
         self.outcomes.update(outcomes)
         if outcomes:
             # While jobs only come back deferred, receive for free slots alone: messages
@@ -193,38 +233,26 @@ class QueuePoller:
         if Outcome.DEFERRED in outcomes:
             self._back_off()
 
+    def _outcome_of(self, future: Future[Outcome]) -> Outcome:
+        """The processor never raises; should it ever, that job counts as a retry (its
+        message returns after its visibility timeout) and the loop goes on."""
+        try:
+            return future.result()
+        except Exception as exc:
+            self._log.exception("job raised past the processor; its message will return",
+                                error=short_error(exc))
+            return Outcome.RETRY
+
+    def _jobs(self) -> list[InFlightJob]:
+        with self._lock:
+            return list(self._in_flight.values())
+
     def _back_off(self) -> None:
         """A dependency is down: stop taking messages for a poll interval rather than burning
         their receive counts (which would push them towards the dead-letter queue)."""
         self._log.warning("database unavailable; pausing before the next receive",
                           pauseSeconds=self._settings.poll_interval_seconds)
         self._stopping.wait(self._settings.poll_interval_seconds)
-
-    # --- heartbeat ------------------------------------------------------------------------
-    def _heartbeat(self) -> None:
-        """Extend visibility and leases of in-flight jobs at a third of the timeout."""
-        interval = max(1.0, self._settings.visibility_timeout / 3)
-        while not self._finished.wait(interval):
-            with self._lock:
-                jobs = list(self._in_flight.values())
-            for job in jobs:
-                self._extend(job)
-
-    def _extend(self, job: InFlightJob) -> None:
-        if job.finished.is_set():
-            return
-        # Measured from when a thread took the job up: time spent received ahead, waiting
-        # for a slot, is not the job running away.
-        if job.running_seconds > self._settings.max_job_seconds:
-            return  # a runaway job: let its message and lease lapse so another worker retries
-        timeout = self._settings.visibility_timeout
-        try:
-            self._queue.change_visibility(job.message, timeout)
-            if job.claim is not None:
-                self._repository.extend_lease(job.claim, timeout)
-        except MediaWorkerError as exc:
-            self._log.warning("heartbeat failed", messageId=job.message.message_id,
-                              error=short_error(exc))
 
     # --- shutdown -------------------------------------------------------------------------
     def _shut_down(self, pool: ThreadPoolExecutor) -> None:

@@ -11,12 +11,14 @@ business.
 
 from __future__ import annotations
 
+import math
 import random
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from media_worker.errors import (
 from media_worker.jobs import InFlightJob, PoisonMessageError, parse_message
 from media_worker.observability.logging import Logger, short_error
 from media_worker.observability.metrics import WorkerMetrics
-from media_worker.queue.port import MessageQueue, ReceivedMessage
+from media_worker.queue.port import MessageQueue
 from media_worker.repository.port import Claim, MediaRepository
 from media_worker.storage.port import ObjectStorage
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData, ThumbnailSize
@@ -47,7 +49,7 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # the database was unreachable before a claim: message kept
     SKIPPED = "skipped"  # missing row past its grace, or already finished: message deleted
     AWAITING_ROW = "awaiting_row"  # no row yet, within MISSING_ROW_GRACE_SECONDS: message kept
-    HELD = "held"  # another worker holds a live lease: message left alone
+    HELD = "held"  # another worker holds a live lease: message hidden until it can end
     LOST = "lost"  # our claim was taken over while we worked: nothing written
     POISON = "poison"  # unusable message: dead-lettered or deleted
 
@@ -132,7 +134,10 @@ class MediaProcessor:
         job.stages["queued"] = started - job.started
         job.handling_since = started
         with self._metrics.tracking_in_flight():
-            outcome = self._handle(job)
+            try:
+                outcome = self._handle(job)
+            except Exception as exc:  # an unmapped library error or a bug: this job only
+                outcome = self._unexpected(job, exc)
         self._record(job, outcome, time.monotonic() - started)
         return outcome
 
@@ -142,7 +147,7 @@ class MediaProcessor:
         try:
             request = parse_message(message.body)
         except PoisonMessageError as exc:
-            return self._poison(message, str(exc), log)
+            return self._poison(job, str(exc), log)
         log = log.bind(mediaId=request.media_id, jobId=request.job_id)
         try:
             with job.timed("claim"):
@@ -251,18 +256,39 @@ class MediaProcessor:
         if not completed:
             log.warning("claim lost before finishing; another worker owns the row now")
             return Outcome.LOST
-        self._delete(job.message, log)
+        self._delete(job, log)
         log.info("ready", stage="finish", kind=job.kind, thumbnails=len(thumbnails),
                  seconds=round(time.monotonic() - job.started, 3),
                  stages={stage: round(seconds, 3) for stage, seconds in job.stages.items()})
         return Outcome.READY
 
     # --- the other branches ---------------------------------------------------------------
-    def _poison(self, message: ReceivedMessage, reason: str, log: Logger) -> Outcome:
+    def _unexpected(self, job: InFlightJob, exc: Exception) -> Outcome:
+        """What no branch expected becomes a transient failure of this one job: logged with
+        its traceback, the row released when we hold it, the message back after a backoff."""
+        log = _with_type(self._log.bind(messageId=job.message.message_id), exc)
+        log.exception("unexpected error; the job will be retried")
+        error = f"internal error: {short_error(exc)}"
+        if job.claim is not None:
+            try:
+                self._repository.release(job.claim, error)
+            except Exception as release_exc:
+                log.warning("could not release the row; its lease will expire",
+                            error=short_error(release_exc))
+        try:
+            self._hide(job, log)
+        except Exception as hide_exc:
+            log.warning("could not delay the message; it returns after its visibility "
+                        "timeout", error=short_error(hide_exc))
+        return Outcome.RETRY
+
+    def _poison(self, job: InFlightJob, reason: str, log: Logger) -> Outcome:
+        message = job.message
         where = "dead-letter queue" if self._queue.has_dead_letter else "nowhere (deleted)"
         log.error("poison message", reason=reason, movedTo=where)
         try:
-            self._queue.dead_letter(message, reason)
+            with job.settling():
+                self._queue.dead_letter(message, reason)
         except QueueUnavailableError as exc:
             log.warning("could not move poison message; it will come back", error=short_error(exc))
         return Outcome.POISON
@@ -279,11 +305,22 @@ class MediaProcessor:
         if record.status in (MediaStatus.READY, MediaStatus.FAILED):
             log.info("already finished; dropping the duplicate message", status=record.status)
         else:
-            log.info("held by another worker's live lease; leaving the message alone",
-                     status=record.status)
+            delay = self._until_lease_ends(record)
+            log.info("held by another worker's live lease; looking again when it can end",
+                     status=record.status, retryInSeconds=delay)
+            self._delay(job, delay, log)
             return Outcome.HELD
-        self._delete(job.message, log)
+        self._delete(job, log)
         return Outcome.SKIPPED
+
+    def _until_lease_ends(self, record: MediaRecord) -> int:
+        """Seconds until a live lease can have ended (a second past it): a duplicate comes
+        back then and finds the row finished (deleted) or abandoned (claimed), instead of
+        staying hidden for a whole visibility timeout."""
+        if record.lease_until is None:
+            return 1
+        left = (record.lease_until - datetime.now(UTC)).total_seconds()
+        return max(1, min(self._settings.lease_seconds, math.ceil(left) + 1))
 
     def _await_row(self, job: InFlightJob, log: Logger) -> Outcome:
         """An API that sends the job inside its transaction commits the row a moment later:
@@ -298,7 +335,7 @@ class MediaProcessor:
             return Outcome.AWAITING_ROW
         log.warning("no such media row; dropping the message",
                     graceSeconds=self._settings.missing_row_grace_seconds)
-        self._delete(message, log)
+        self._delete(job, log)
         return Outcome.SKIPPED
 
     def _fail(self, claim: Claim, job: InFlightJob, error: str, log: Logger, *,
@@ -314,7 +351,7 @@ class MediaProcessor:
         if not failed:
             log.warning("claim lost before recording the failure")
             return Outcome.LOST
-        self._delete(job.message, log)
+        self._delete(job, log)
         return Outcome.GAVE_UP if gave_up else Outcome.FAILED
 
     def _retry(self, claim: Claim, job: InFlightJob, error: str, log: Logger) -> Outcome:
@@ -342,16 +379,18 @@ class MediaProcessor:
         """Hide the message for `seconds` and note when it is due back (a draining poller
         waits for it)."""
         try:
-            self._queue.change_visibility(job.message, seconds)
+            with job.settling():
+                self._queue.change_visibility(job.message, seconds)
         except QueueUnavailableError as exc:
             log.warning("could not delay the message; it returns after its visibility timeout",
                         error=short_error(exc))
             return
         job.returns_in = seconds
 
-    def _delete(self, message: ReceivedMessage, log: Logger) -> None:
+    def _delete(self, job: InFlightJob, log: Logger) -> None:
         try:
-            self._queue.delete(message)
+            with job.settling():
+                self._queue.delete(job.message)
         except QueueUnavailableError as exc:
             # The row is already final: the redelivery finds it finished and deletes then.
             log.warning("could not delete the message; its redelivery will be skipped",

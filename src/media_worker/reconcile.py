@@ -5,41 +5,59 @@ message was purged, or a worker died after its message was deleted by a redrive 
 interval the sweep re-sends a job for rows PENDING for longer than any retry backoff, and for
 rows PROCESSING whose lease ran out long ago. A duplicate message is harmless: the claim lets
 exactly one through and the others are dropped as already finished.
+
+Two rules keep the sweep from adding load when the system is already loaded. One replica
+sweeps at a time: the one holding the repository's cross-replica lock (a PostgreSQL advisory
+lock), which passes to another replica when its holder dies. And no sweep runs while the queue
+is deep: rows then look stranded only because they wait behind the backlog, and re-sending
+them would inflate the depth that autoscaling reads.
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from media_worker.errors import MediaWorkerError
 from media_worker.observability.logging import Logger, short_error
 from media_worker.operations import send_job
 from media_worker.queue.port import MessageQueue
-from media_worker.repository.port import MediaRepository
+from media_worker.repository.port import Leadership, MediaRepository
 from media_worker.types import MediaStatus
+
+LOCK_NAME = "media-worker-reconciler"
 
 
 class Reconciler:
-    """Re-sends jobs for stranded rows, every `interval_seconds`, on its own thread."""
+    """Re-sends jobs for stranded rows; `step` is one supervised turn of the sweep."""
 
     def __init__(self, repository: MediaRepository, queue: MessageQueue, *,
-                 interval_seconds: float, stranded_after_seconds: float, logger: Logger,
+                 stranded_after_seconds: float, max_queue_depth: int, logger: Logger,
                  batch: int = 1000) -> None:
         self._repository = repository
         self._queue = queue
-        self._interval = interval_seconds
         self._stranded_after = timedelta(seconds=stranded_after_seconds)
+        self._max_queue_depth = max_queue_depth
         self._log = logger
         self._batch = batch
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+        self._leadership: Leadership | None = None
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+    def step(self) -> None:
+        """Sweep if this replica leads and the queue is shallow; outages are only logged
+        (the next turn tries again), anything else is the supervisor's to report."""
+        try:
+            if not self._lead():
+                return
+            depth = self._queue.depth()
+            waiting = depth.visible + depth.delayed
+            if waiting > self._max_queue_depth:
+                self._log.debug("queue is deep; no reconciliation sweep", waiting=waiting)
+                return
+            count = self.sweep()
+        except MediaWorkerError as exc:
+            self._log.warning("reconciliation sweep failed", error=short_error(exc))
+            return
+        if count:
+            self._log.info("re-sent jobs for stranded media", count=count)
 
     def sweep(self) -> int:
         """One pass; returns how many jobs were re-sent."""
@@ -54,12 +72,15 @@ class Reconciler:
             send_job(self._queue, record, "reconcile")
         return len(pending) + len(processing)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                count = self.sweep()
-            except MediaWorkerError as exc:
-                self._log.warning("reconciliation sweep failed", error=short_error(exc))
-                continue
-            if count:
-                self._log.info("re-sent jobs for stranded media", count=count)
+    def close(self) -> None:
+        if self._leadership is not None:
+            self._leadership.release()
+            self._leadership = None
+
+    def _lead(self) -> bool:
+        if self._leadership is not None and self._leadership.held():
+            return True
+        self._leadership = self._repository.try_lead(LOCK_NAME)
+        if self._leadership is not None:
+            self._log.info("this replica now runs the reconciliation sweep")
+        return self._leadership is not None

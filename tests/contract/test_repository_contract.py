@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from media_worker.errors import RepositoryUnavailableError
+from media_worker.errors import RepositoryUnavailableError, SchemaMissingError
 from media_worker.repository.port import Claim, MediaRepository, NewMedia
 from media_worker.repository.postgres import PostgresMediaRepository
 from media_worker.repository.sqlite import SqliteMediaRepository
@@ -395,3 +395,30 @@ def test_rows_read_by_a_plain_client_hold_utc(postgres_url: str) -> None:
     assert row is not None
     for naive in row:
         assert _seconds_from_now(naive.replace(tzinfo=UTC)) < 60
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def test_one_process_at_a_time_holds_a_lead(kind: str, request: pytest.FixtureRequest) -> None:
+    first, second = (make_repository(kind, request, "Media") for _ in range(2))
+    first.migrate()
+    lead = first.try_lead("sweep")
+    assert lead is not None
+    assert lead.held()
+    assert second.try_lead("sweep") is None
+    assert second.try_lead("another-lock") is not None
+    lead.release()
+    taken_over = second.try_lead("sweep")
+    assert taken_over is not None
+    taken_over.release()
+    first.close()
+    second.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def test_a_missing_table_is_named_at_start_up(kind: str, request: pytest.FixtureRequest) -> None:
+    repo = make_repository(kind, request, "Media")
+    with pytest.raises(SchemaMissingError, match=r'"Media" does not exist.*migrate'):
+        repo.verify_schema()
+    repo.migrate()
+    repo.verify_schema()
+    repo.close()

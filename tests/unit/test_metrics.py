@@ -90,10 +90,12 @@ def test_in_flight_goes_back_down_when_the_job_raises(metrics: WorkerMetrics) ->
     assert sample(metrics, "media_worker_jobs_in_flight") == 0
 
 
-def test_in_flight_moves_by_delta(metrics: WorkerMetrics) -> None:
-    metrics.in_flight(+2)
-    metrics.in_flight(-1)
-    assert sample(metrics, "media_worker_jobs_in_flight") == 1
+def test_background_failures_are_counted_by_loop(metrics: WorkerMetrics) -> None:
+    metrics.background_failure("heartbeat")
+    metrics.background_failure("heartbeat")
+    name = "media_worker_background_failures_total"
+    assert sample(metrics, name, thread="heartbeat") == 2
+    assert sample(metrics, name, thread="reconciler") == 0
 
 
 def test_engine_errors_are_labelled_by_class_name(metrics: WorkerMetrics) -> None:

@@ -11,7 +11,6 @@ import structlog
 
 from media_worker.config import ThumbnailFormat
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
-from media_worker.jobs import InFlightJob
 from media_worker.poller import PollerSettings, QueuePoller
 from media_worker.processor import MediaProcessor, Outcome, ProcessorSettings
 from media_worker.queue.port import ReceivedMessage
@@ -40,9 +39,10 @@ class SlowEngine(FakeEngine):
 
 
 def make_poller(jobs: int, *, concurrency: int = 2, drain: bool = True, seconds: float = 0.05,
-                grace: float = 5.0, prefetch: int = 0,
+                grace: float = 5.0, prefetch: int = 0, queue: FakeQueue | None = None,
+                wait_seconds: int = 0,
                 ) -> tuple[QueuePoller, FakeRepository, FakeQueue, SlowEngine]:
-    queue, storage, repository = FakeQueue(), FakeStorage(), FakeRepository()
+    queue, storage, repository = queue or FakeQueue(), FakeStorage(), FakeRepository()
     engine = SlowEngine(seconds=seconds)
     for _ in range(jobs):
         queue.send(json.dumps({"mediaId": new_row(repository, storage)}))
@@ -54,7 +54,8 @@ def make_poller(jobs: int, *, concurrency: int = 2, drain: bool = True, seconds:
     )
     poller = QueuePoller(
         queue=queue, processor=processor, repository=repository, logger=log,
-        settings=PollerSettings(concurrency=concurrency, prefetch=prefetch, wait_seconds=0,
+        settings=PollerSettings(concurrency=concurrency, prefetch=prefetch,
+                                wait_seconds=wait_seconds,
                                 poll_interval_seconds=0.01, visibility_timeout=30,
                                 shutdown_grace_seconds=grace, drain=drain),
     )
@@ -68,6 +69,7 @@ def run_then_stop(poller: QueuePoller, *, after: float) -> None:
     time.sleep(after)
     poller.stop()
     runner.join(timeout=5)
+    assert not runner.is_alive(), "the poller did not return after stop()"
 
 
 def test_drain_processes_every_message_then_exits() -> None:
@@ -158,23 +160,6 @@ def test_job_outliving_the_grace_period_is_handed_back() -> None:
     assert queue.visibility == {"m0": 0}
 
 
-def test_a_message_waiting_ahead_is_kept_invisible_however_long_it_waits() -> None:
-    """The runaway cut-off (max_job_seconds) counts from when a thread takes the job up."""
-    poller, _, queue, _ = make_poller(jobs=1)
-    message = queue.receive(1, 0)[0]
-    waiting = InFlightJob(message, started=time.monotonic() - 10_000)
-    poller._extend(waiting)
-    assert queue.visibility == {message.message_id: 30}
-
-
-def test_a_job_running_past_max_job_seconds_is_let_go() -> None:
-    poller, _, queue, _ = make_poller(jobs=1)
-    message = queue.receive(1, 0)[0]
-    runaway = InFlightJob(message, handling_since=time.monotonic() - 10_000)
-    poller._extend(runaway)
-    assert queue.visibility == {}
-
-
 def test_no_receiving_ahead_while_the_database_is_down() -> None:
     """Messages received ahead would only be deferred in turn, each spending a receive."""
     from media_worker.errors import RepositoryUnavailableError
@@ -220,3 +205,35 @@ def test_drain_waits_for_a_job_whose_row_commits_after_its_message() -> None:
     assert outcomes[Outcome.AWAITING_ROW] == 1
     assert outcomes[Outcome.READY] == 1
     assert repository.rows[media_id].status is MediaStatus.READY
+
+
+@dataclass
+class LongPollingQueue(FakeQueue):
+    """Waits the whole long poll when it has nothing, as SQS does; notes when each receive
+    began."""
+
+    receives_at: list[float] = field(default_factory=list)
+
+    def receive(self, max_messages: int, wait_seconds: float) -> list[ReceivedMessage]:
+        self.receives_at.append(time.monotonic())
+        batch = super().receive(max_messages, wait_seconds)
+        if not batch:
+            time.sleep(wait_seconds)
+        return batch
+
+
+def test_drain_exits_without_another_long_poll_once_the_last_job_ends() -> None:
+    queue = LongPollingQueue()
+    poller, _, _, engine = make_poller(jobs=3, seconds=0.3, queue=queue, wait_seconds=1)
+    finished_at: list[float] = []
+    render = engine.render
+
+    def timed_render(*args: object) -> RenderResult:
+        result = render(*args)  # type: ignore[arg-type]
+        finished_at.append(time.monotonic())
+        return result
+
+    engine.render = timed_render  # type: ignore[method-assign]
+    poller.run()
+    assert poller.outcomes[Outcome.READY] == 3
+    assert not [at for at in queue.receives_at if at > max(finished_at)]

@@ -157,12 +157,45 @@ def test_ready_row_drops_a_duplicate_message_without_rendering(world: World) -> 
     assert world.engine.calls == 1
 
 
-def test_row_under_a_live_lease_leaves_the_message_alone(world: World) -> None:
+def test_row_under_a_live_lease_keeps_the_message_hidden_until_the_lease_can_end(
+    world: World,
+) -> None:
     media_id = world.pending()
-    world.repository.claim(media_id, lease_seconds=300)
+    world.repository.claim(media_id, lease_seconds=20)
     assert world.deliver({"mediaId": media_id}) is Outcome.HELD
     assert world.queue.deleted == []
-    assert world.queue.visibility == {}
+    assert 20 <= world.queue.visibility["msg-1"] <= 21
+    assert world.job.returns_in == world.queue.visibility["msg-1"]
+
+
+def test_a_duplicate_is_never_hidden_longer_than_a_lease(world: World) -> None:
+    media_id = world.pending()
+    world.repository.claim(media_id, lease_seconds=3600)
+    assert world.deliver({"mediaId": media_id}) is Outcome.HELD
+    assert world.queue.visibility["msg-1"] == 300  # the processor's own lease
+
+
+def test_an_unexpected_error_outside_every_branch_retries_only_that_job(world: World) -> None:
+    def broken_claim(*_args: object) -> None:
+        raise KeyError("a bug in an adapter")
+
+    world.repository.claim = broken_claim  # type: ignore[method-assign]
+    assert world.deliver({"mediaId": world.pending()}) is Outcome.RETRY
+    assert "msg-1" in world.queue.visibility
+    assert world.queue.deleted == []
+
+
+def test_an_unexpected_error_after_the_claim_releases_the_row(world: World) -> None:
+    media_id = world.pending()
+
+    def broken_complete(*_args: object) -> None:
+        raise RuntimeError("unmapped driver error")
+
+    world.repository.complete = broken_complete  # type: ignore[method-assign]
+    assert world.deliver({"mediaId": media_id}) is Outcome.RETRY
+    row = world.repository.rows[media_id]
+    assert row.status is MediaStatus.PENDING
+    assert "internal error" in (row.error or "")
 
 
 def test_corrupt_media_fails_permanently_and_deletes_the_message(world: World) -> None:

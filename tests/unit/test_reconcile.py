@@ -29,9 +29,9 @@ def queue(tmp_path: Path) -> SqliteQueue:
 
 
 def reconciler(repository: SqliteMediaRepository, queue: SqliteQueue,
-               stranded_after: float) -> Reconciler:
-    return Reconciler(repository, queue, interval_seconds=60,
-                      stranded_after_seconds=stranded_after, logger=structlog.get_logger())
+               stranded_after: float, max_queue_depth: int = 100) -> Reconciler:
+    return Reconciler(repository, queue, stranded_after_seconds=stranded_after,
+                      max_queue_depth=max_queue_depth, logger=structlog.get_logger())
 
 
 def insert(repository: SqliteMediaRepository) -> str:
@@ -80,3 +80,36 @@ def test_finished_rows_are_never_re_sent(repository, queue) -> None:
     repository.fail(claim, "corrupt")
     time.sleep(0.05)
     assert reconciler(repository, queue, stranded_after=0.01).sweep() == 0
+
+
+def test_only_one_replica_sweeps_at_a_time(repository, queue) -> None:
+    media_id = insert(repository)
+    time.sleep(0.05)
+    first = reconciler(repository, queue, stranded_after=0.01)
+    second = reconciler(repository, queue, stranded_after=0.01)
+    first.step()
+    second.step()
+    assert sent_ids(queue) == [media_id]  # one message, not one per replica
+    first.close()
+
+
+def test_the_sweep_passes_to_another_replica_when_its_leader_goes(repository, queue) -> None:
+    media_id = insert(repository)
+    time.sleep(0.05)
+    first = reconciler(repository, queue, stranded_after=0.01)
+    first.step()
+    assert sent_ids(queue) == [media_id]
+    first.close()  # the leader stops (or dies: the lock goes with its file descriptor)
+    second = reconciler(repository, queue, stranded_after=0.01)
+    second.step()
+    assert sent_ids(queue) == [media_id]
+    second.close()
+
+
+def test_no_sweep_while_the_queue_is_deep(repository, queue) -> None:
+    insert(repository)
+    time.sleep(0.05)
+    for _ in range(3):
+        queue.send('{"mediaId": "backlog"}')
+    reconciler(repository, queue, stranded_after=0.01, max_queue_depth=2).step()
+    assert sorted(set(sent_ids(queue))) == ["backlog"]

@@ -5,7 +5,9 @@ routing beyond a dictionary, no request bodies, and must never compete with the 
 interpreter. `http.server.ThreadingHTTPServer` in a daemon thread does exactly that, adds no
 dependency, and cannot keep the process alive after the worker has decided to exit.
 
-- `/healthz`: 200 `ok` while the process runs (liveness; the container's HEALTHCHECK).
+- `/healthz`: 200 `ok` while the process runs and every supervised background loop (heartbeat,
+  reconciler, queue gauge) is alive; 503 with a JSON body naming the failing loops once one
+  keeps failing (liveness; the container's HEALTHCHECK).
 - `/readyz`: runs every readiness check (queue, storage, database), each on its own thread
   with a timeout, and answers 200 or 503 with a JSON body naming each check's result. It also
   sets `media_worker_dependency_up`.
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 
 from media_worker.observability.logging import Logger, short_error
 from media_worker.observability.metrics import WorkerMetrics
+from media_worker.supervision import Liveness
 
 Check = Callable[[], None]
 """A readiness check: returns when its dependency answers, raises when it does not."""
@@ -75,6 +78,7 @@ class HealthServer:
         *,
         check_timeout: float = 2.0,
         logger: Logger | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         """`port` 0 binds a free port (read it from `.port` after `start()`)."""
         self._host = host
@@ -83,6 +87,7 @@ class HealthServer:
         self._checks = dict(checks)
         self._check_timeout = check_timeout
         self._log = logger
+        self.liveness = liveness or Liveness()
         self._probes: dict[str, _Probe] = {}
         self._last: dict[str, bool] = {}
         self._lock = threading.Lock()
@@ -214,7 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
         return HTTPStatus.OK, body, content_type
 
     def _healthz(self) -> tuple[int, bytes, str]:
-        return _text(HTTPStatus.OK, OK)
+        problems = self.server.health.liveness.problems()
+        if not problems:
+            return _text(HTTPStatus.OK, OK)
+        payload = {"status": "unhealthy", "threads": problems}
+        return HTTPStatus.SERVICE_UNAVAILABLE, json.dumps(payload).encode(), "application/json"
 
     def _readyz(self) -> tuple[int, bytes, str]:
         ready, checks = self.server.health.readiness()

@@ -28,9 +28,7 @@ OUTCOMES: Final = (
     "lost", "poison",
 )
 KINDS: Final = ("image", "video", "unknown")
-STAGES: Final = ("claim", "download", "render", "upload", "finish")
-QUEUE_STATES: Final = ("visible", "in_flight", "delayed", "dead_letter")
-DEPENDENCIES: Final = ("queue", "storage", "database")
+BACKGROUND_LOOPS: Final = ("heartbeat", "reconciler", "queue-gauge")
 
 # A whole job: a small image in well under a second, a long video near JOB_TIMEOUT_SECONDS.
 JOB_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
@@ -75,6 +73,10 @@ class WorkerMetrics:
         self._engine_errors = Counter(f"{PREFIX}engine_errors",
                                       "Rendering errors, by exception class.", ["error"],
                                       registry=registry)
+        self._background_failures = Counter(
+            f"{PREFIX}background_failures",
+            "Failed steps of a supervised background loop (heartbeat, reconciler, gauge).",
+            ["thread"], registry=registry)
 
     def _define_queue_metrics(self) -> None:
         registry = self.registry
@@ -96,6 +98,8 @@ class WorkerMetrics:
             self._jobs.labels(outcome=outcome)
         for size in sizes:
             self._thumbnails.labels(size=size)
+        for loop in BACKGROUND_LOOPS:
+            self._background_failures.labels(thread=loop)
 
     # --- jobs ----------------------------------------------------------------------------
     def job_finished(self, outcome: str, kind: str | None, seconds: float) -> None:
@@ -119,9 +123,9 @@ class WorkerMetrics:
         """One thumbnail of the named size was uploaded."""
         self._thumbnails.labels(size=size).inc()
 
-    def in_flight(self, delta: int) -> None:
-        """Move the in-flight gauge by `delta` (+1 when a job starts, -1 when it ends)."""
-        self._in_flight.inc(delta)
+    def background_failure(self, loop: str) -> None:
+        """A supervised background loop's step raised (it is retried after a backoff)."""
+        self._background_failures.labels(thread=loop).inc()
 
     @contextmanager
     def tracking_in_flight(self) -> Iterator[None]:

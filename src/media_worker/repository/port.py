@@ -36,11 +36,31 @@ class Claim:
     record: MediaRecord
 
 
+class Leadership(Protocol):
+    """A lock one process holds across every replica until it lets go or dies."""
+
+    def held(self) -> bool:
+        """Whether the lock is still ours (False once its connection or file is gone)."""
+        ...
+
+    def release(self) -> None:
+        """Let go (idempotent)."""
+        ...
+
+
 class MediaRepository(Protocol):
     """The `Media` table. Methods raise RepositoryUnavailableError when the database is down."""
 
     def migrate(self) -> None:
         """Create the schema if it does not exist (idempotent)."""
+        ...
+
+    def verify_schema(self) -> None:
+        """Raise SchemaMissingError naming the table when it does not exist (start-up)."""
+        ...
+
+    def try_lead(self, name: str) -> Leadership | None:
+        """Take the cross-replica lock `name`, or None while another process holds it."""
         ...
 
     def insert(self, media: NewMedia) -> MediaRecord:

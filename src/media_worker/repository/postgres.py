@@ -22,8 +22,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from media_worker.errors import RepositoryUnavailableError
+from media_worker.errors import RepositoryUnavailableError, SchemaMissingError
 from media_worker.observability.logging import short_error
+from media_worker.repository.leadership import AdvisoryLeadership
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.rows import (
     as_utc,
@@ -56,6 +57,8 @@ class PostgresMediaRepository:
 
     def __init__(self, url: str, *, table: str = "Media", pool_min: int = 1, pool_max: int = 10,
                  connect_timeout: float = 5.0, retry_attempts: int = 3) -> None:
+        self._url = url
+        self._connect_timeout = max(1, round(connect_timeout))
         self._name = checked_table_name(table)
         self._table = sql.Identifier(self._name)
         self._retry_attempts = retry_attempts
@@ -87,6 +90,23 @@ class PostgresMediaRepository:
                 conn.execute(query)
 
         self._with_connection(run)
+
+    def verify_schema(self) -> None:
+        def exists(conn: psycopg.Connection[Any]) -> bool:
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS found",
+                               (sql.Identifier(self._name).as_string(conn),)).fetchone()
+            return bool(row and row["found"])
+
+        if not self._with_connection(exists):
+            raise SchemaMissingError(
+                f'table "{self._name}" does not exist in the database; create it with the '
+                "API's Prisma migrations (deploy/prisma/media.prisma) or `media-worker migrate`")
+
+    def try_lead(self, name: str) -> AdvisoryLeadership | None:
+        try:
+            return AdvisoryLeadership.try_take(self._url, name, self._connect_timeout)
+        except psycopg.OperationalError as exc:
+            raise RepositoryUnavailableError(f"database unavailable: {short_error(exc)}") from None
 
     # --- rows ---------------------------------------------------------------------------
     def insert(self, media: NewMedia) -> MediaRecord:

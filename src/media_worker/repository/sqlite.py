@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from media_worker.errors import RepositoryUnavailableError
+from media_worker.errors import RepositoryUnavailableError, SchemaMissingError
+from media_worker.repository.leadership import FileLeadership
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.rows import (
     as_utc,
@@ -59,6 +60,16 @@ class SqliteMediaRepository:
             conn.executescript(script)
 
         self._run(run)
+
+    def verify_schema(self) -> None:
+        row = self._one("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND "
+                        "name = :name", {"name": self._table.strip('"')})
+        if not row or not row["n"]:
+            raise SchemaMissingError(f"table {self._table} does not exist in {self._path}; "
+                                     "run `media-worker migrate`")
+
+    def try_lead(self, name: str) -> FileLeadership | None:
+        return FileLeadership.try_take(self._path, name)
 
     def insert(self, media: NewMedia) -> MediaRecord:
         now = timestamp()

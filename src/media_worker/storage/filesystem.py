@@ -55,6 +55,9 @@ class FilesystemStorage:
         with _translated("create bucket", bucket):
             folder.mkdir(parents=True, exist_ok=True)
 
+    def check_bucket(self, bucket: str) -> None:
+        self._existing_bucket_dir(bucket)
+
     def size(self, bucket: str, key: str) -> int:
         return self._stat_object(bucket, key).st_size
 

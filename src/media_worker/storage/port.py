@@ -45,6 +45,11 @@ class ObjectStorage(Protocol):
         """Whether the object exists."""
         ...
 
+    def check_bucket(self, bucket: str) -> None:
+        """Return when the bucket exists and answers; raise OriginalNotFoundError when it does
+        not, StorageUnavailableError when the store is unreachable (readiness)."""
+        ...
+
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Keys under `prefix`, sorted."""
         ...

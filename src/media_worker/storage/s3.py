@@ -153,6 +153,12 @@ class S3Storage:
             return False
         return True
 
+    def check_bucket(self, bucket: str) -> None:
+        """HeadBucket: the bucket itself, not an object in it (a 404 on a probe object would
+        say nothing about the bucket)."""
+        if not self._bucket_exists(bucket):
+            raise OriginalNotFoundError(f"bucket {bucket!r} does not exist")
+
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every page of ListObjectsV2; S3 orders by UTF-8 bytes, we sort by code point
         (the same order) so both adapters agree."""
