@@ -31,12 +31,8 @@ from bench.common import (
 )
 from bench.images import engine
 from media_worker.engines.port import SourceMedia
-from media_worker.engines.video import (
-    SEEK_CAP_SECONDS,
-    SEEK_FRACTION,
-    SHORT_CLIP_SECONDS,
-    _duration,
-)
+from media_worker.engines.probe import stream_duration as _duration
+from media_worker.engines.video import SEEK_CAP_SECONDS, SEEK_FRACTION, SHORT_CLIP_SECONDS
 
 TARGET = Target("<=", 1.2)
 

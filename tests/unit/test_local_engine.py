@@ -12,6 +12,7 @@ from PIL import Image
 
 from media_worker.config import ThumbnailFormat
 from media_worker.engines import images
+from media_worker.engines.images.vips import jpeg_shrink
 from media_worker.engines.local import LocalEngine
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.errors import (
@@ -144,14 +145,14 @@ def test_biggest_thumbnail_is_chosen_by_scale_not_box_area(engine: LocalEngine,
 ])
 def test_jpeg_shrink_is_the_largest_power_of_two_that_still_covers_the_box(
         width: int, height: int, box: str, expected: int) -> None:
-    assert images.jpeg_shrink(width, height, ThumbnailSize.parse(box)) == expected
+    assert jpeg_shrink(width, height, ThumbnailSize.parse(box)) == expected
 
 
 def test_jpeg_shrink_never_leaves_fewer_pixels_than_the_thumbnail() -> None:
     box = ThumbnailSize.parse("large:1280x1280")
     for width in range(100, 20000, 37):
         height = width * 3 // 4
-        shrink = images.jpeg_shrink(width, height, box)
+        shrink = jpeg_shrink(width, height, box)
         scale = min(1280 / width, 1280 / height, 1.0)
         assert -(-width // shrink) >= round(width * scale), width
 
@@ -269,8 +270,8 @@ def test_pixel_limit_is_checked_from_the_header_before_decoding(
     def must_not_decode(*_args: object, **_kwargs: object) -> None:
         pytest.fail("pixels were decoded before the limit was checked")
 
-    monkeypatch.setattr(images, "render_sizes", must_not_decode)
-    monkeypatch.setattr(images, "render_from_image", must_not_decode)
+    monkeypatch.setattr(images.vips, "render_sizes", must_not_decode)
+    monkeypatch.setattr(images.pillow, "render_from_image", must_not_decode)
     engine = LocalEngine(max_pixels=400 * 300 - 1, max_video_seconds=60)
     for name in ("p.png", "p.jpg", "p.bmp"):
         source = pattern(tmp_path / name, 400, 300) if name != "p.bmp" else _bmp(tmp_path)
@@ -326,8 +327,8 @@ def test_every_malformed_image_ends_in_a_result_or_a_permanent_error(
     # Camera RAWs cut short (RAW decoding is not supported yet; these must merely end):
     # Canon's CR3 is an ISO-BMFF file whose `CRAW` tracks FFmpeg cannot decode, ...
     assert outcomes["file-type-fixture.cr3"] == (
-        "UnsupportedMediaError: unsupported codec 'CRAW': FFmpeg has no decoder for the video "
-        "stream of this MP4")
+        "NoDecoderError: unsupported codec 'CRAW': FFmpeg has no decoder for the video stream "
+        "of this MP4")
     # ... the ARW is a TIFF whose pixel data libvips cannot read ...
     assert outcomes["file-type-fixture-sony-zv-e10.arw"].startswith(
         "CorruptMediaError: cannot decode TIFF: ")

@@ -27,7 +27,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
@@ -35,6 +35,9 @@ MEGABYTE = 1024 * 1024
 SLOTS = 256  # at least RENDER_PROCESSES' upper bound: one reservation per decoder at a time
 POLL_SECONDS = 0.05
 MAX_WAIT_SECONDS = 60.0
+# Decodes below this are not counted against the budget: they are not what makes a peak, and
+# waiting for them would only add latency.
+MIN_BUDGETED_MEGABYTES = 16
 
 
 class DecodeBudget:
@@ -103,6 +106,13 @@ class DecodeBudget:
             else:
                 self._pids[slot], self._reserved[slot] = 0, 0
         return used
+
+
+def admitted(budget: DecodeBudget | None, megabytes: int) -> AbstractContextManager[None]:
+    """The budget's admission for a decode of `megabytes`; small decodes are not counted."""
+    if budget is None or megabytes < MIN_BUDGETED_MEGABYTES:
+        return nullcontext()
+    return budget.admit(megabytes)
 
 
 def _remove(path: str) -> None:

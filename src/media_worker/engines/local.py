@@ -8,6 +8,7 @@ from media_worker.engines.decode_budget import DecodeBudget
 from media_worker.engines.images import render_image
 from media_worker.engines.placeholder import blurhash_of
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
+from media_worker.engines.probe import configure_libvips
 from media_worker.engines.sniff import MediaKind, sniff
 from media_worker.errors import CorruptMediaError, UnsupportedMediaError
 from media_worker.types import ThumbnailSize
@@ -21,16 +22,7 @@ class LocalEngine:
         self._max_pixels = max_pixels
         self._max_video_seconds = max_video_seconds
         self._budget = budget
-        # Defence in depth: libvips loaders marked untrusted (MATLAB, FITS, …) never see an
-        # upload, whatever the sniffer let through. SVG is among them but wanted: images.py
-        # loads it from memory only, so it cannot reach files beside it.
-        pyvips.block_untrusted_set(True)
-        pyvips.operation_block_set("VipsForeignLoadSvg", False)
-        # Every job reads a different file, so libvips' operation cache never hits; it only
-        # holds decoded pixels of past jobs (tens of MB per 24 MP photo). Memory must be
-        # bounded by the configuration, not by the last inputs.
-        pyvips.cache_set_max(0)
-        pyvips.cache_set_max_mem(0)
+        configure_libvips()  # untrusted loaders blocked, no operation cache
 
     def render(
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
@@ -43,8 +35,9 @@ class LocalEngine:
                                       max_pixels=self._max_pixels, budget=self._budget)
                 return _with_placeholder(result)
             if media_type.kind is MediaKind.VIDEO:
-                # Imported on the first video: FFmpeg's libraries add ~20 MB to every decoder
-                # process, which a worker that only ever sees photos should not pay.
+                # Imported on the first video: FFmpeg's libraries add to the memory of every
+                # decoder process (docs/performance.md), which a worker that only ever sees
+                # photos should not pay.
                 from media_worker.engines.video import render_video
 
                 result = render_video(source.path, media_type, sizes, output,

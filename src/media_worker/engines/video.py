@@ -10,7 +10,6 @@ pixels are stretched to the display aspect.
 from __future__ import annotations
 
 import statistics
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,12 +19,19 @@ from typing import Any
 import av
 import pyvips
 
+from media_worker.engines.decode_errors import decode_error, ffmpeg_message
+from media_worker.engines.display import DisplayTransform, display_transform
 from media_worker.engines.encode import render_from_image
-from media_worker.engines.images import decode_error
-from media_worker.engines.isobmff import video_sample_entries
 from media_worker.engines.port import OutputSpec, RenderResult
+from media_worker.engines.probe import (
+    check_video_limits,
+    display_size,
+    video_facts,
+    video_metadata,
+    video_stream,
+)
 from media_worker.engines.sniff import MediaType
-from media_worker.errors import CorruptMediaError, LimitExceededError, UnsupportedMediaError
+from media_worker.errors import CorruptMediaError
 from media_worker.types import ThumbnailSize
 
 SEEK_FRACTION = 0.1
@@ -46,66 +52,21 @@ def render_video(
     """Thumbnails of a representative frame, and the video's metadata."""
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            stream = _video_stream(container, media_type)
-            duration = _duration(container, stream)
-            _check_limits(stream, duration, max_pixels, max_seconds)
+            stream = video_stream(container, media_type, path)
+            facts = video_facts(container, stream)
+            check_video_limits(facts, max_pixels, max_seconds)
             reader = _FrameReader(container, stream)
-            frame = _representative_frame(reader, duration)
+            frame = _representative_frame(reader, facts.duration)
             if frame is None:
                 reason = f" ({reader.last_error})" if reader.last_error else ""
                 raise CorruptMediaError(f"cannot decode {media_type.format.upper()}: "
                                         f"no frame could be decoded{reason}")
-            image, transform = _upright_image(frame, stream)
-            metadata = _metadata(container, stream, media_type, image, duration=duration,
-                                 transform=transform)
+            image, transform = _upright_image(frame, facts.sample_aspect)
     except av.FFmpegError as exc:
-        raise CorruptMediaError(decode_error(media_type, _ffmpeg_message(exc), path)) from None
+        raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc), path)) from None
+    metadata = video_metadata(media_type, facts, width=image.width, height=image.height,
+                              transform=transform)
     return RenderResult(render_from_image(image, sizes, output), metadata)
-
-
-def _ffmpeg_message(exc: av.FFmpegError) -> str:
-    """FFmpeg's words without the errno number and the file name PyAV appends."""
-    return str(getattr(exc, "strerror", None) or exc)
-
-
-# --- the stream and its limits --------------------------------------------------------------
-def _video_stream(container: Any, media_type: MediaType) -> Any:
-    """The first video stream FFmpeg has a decoder for (PyAV gives the others no codec
-    context: Dolby Vision AV1 under `dav1` in FFmpeg before 7.1, Canon's `CRAW`)."""
-    if not container.streams.video:
-        what = "audio-only file" if container.streams.audio else "no streams"
-        raise UnsupportedMediaError(
-            f"unsupported media: no video stream in this {media_type.format.upper()} ({what})")
-    decodable = [s for s in container.streams.video if s.codec_context is not None]
-    if not decodable:
-        entries = video_sample_entries(Path(container.name))
-        codec = f" {entries[0]!r}" if entries else ""
-        raise UnsupportedMediaError(
-            f"unsupported codec{codec}: FFmpeg has no decoder for the video stream of this "
-            f"{media_type.format.upper()}")
-    stream = decodable[0]
-    stream.thread_type = "AUTO"
-    return stream
-
-
-def _duration(container: Any, stream: Any) -> float:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / av.time_base
-    return 0.0
-
-
-def _check_limits(stream: Any, duration: float, max_pixels: int, max_seconds: float) -> None:
-    width, height = stream.codec_context.width, stream.codec_context.height
-    if width * height > max_pixels:
-        raise LimitExceededError(
-            f"video is {width}x{height} = {width * height} pixels per frame, over the limit "
-            f"of {max_pixels} (MAX_PIXELS)")
-    if duration > max_seconds:
-        raise LimitExceededError(
-            f"video lasts {duration:.0f} s, over the limit of {max_seconds:g} s "
-            "(MAX_VIDEO_SECONDS)")
 
 
 # --- choosing a frame -----------------------------------------------------------------------
@@ -146,12 +107,12 @@ class _FrameReader:
                 try:
                     yield from packet.decode()
                 except av.FFmpegError as exc:
-                    self.last_error = _ffmpeg_message(exc)
+                    self.last_error = ffmpeg_message(exc)
                     bad += 1
                     if bad >= MAX_BAD_PACKETS:
                         return
         except av.FFmpegError as exc:  # the demuxer itself gave up (truncated file)
-            self.last_error = _ffmpeg_message(exc)
+            self.last_error = ffmpeg_message(exc)
 
 
 def _representative_frame(reader: _FrameReader, duration: float) -> Any:
@@ -203,90 +164,11 @@ def _packed_rows(plane: Any, row_bytes: int, rows: int) -> bytes:
 
 
 # --- from frame to upright picture ----------------------------------------------------------
-@dataclass(frozen=True)
-class _DisplayTransform:
-    """What the display matrix asks of a player: `rotation` (clockwise degrees, as reported),
-    whether the picture is also mirrored, and the libvips steps that do both."""
-
-    rotation: int = 0
-    mirrored: bool = False
-    steps: tuple[str, ...] = ()  # "d90", "d180", "d270" (clockwise), "fliphor", "flipver"
-
-    def apply(self, image: pyvips.Image) -> pyvips.Image:
-        for step in self.steps:
-            if step == "fliphor":
-                image = image.fliphor()
-            elif step == "flipver":
-                image = image.flipver()
-            else:
-                image = image.rot(step)
-        return image
-
-
-def _display_transform(frame: Any) -> _DisplayTransform:
-    """Read the display matrix the way FFmpeg's autorotate does: the rotation, plus a mirror
-    where the matrix also reflects (e.g. [0 1; 1 0], a transpose)."""
-    theta = round(-(frame.rotation or 0)) % 360  # frame.rotation is counter-clockwise
-    if theta not in (0, 90, 180, 270):
-        return _DisplayTransform()  # odd angles: shown as coded
-    matrix = _display_matrix(frame)
-    if matrix is None:
-        return _DisplayTransform(theta, steps=(f"d{theta}",) if theta else ())
-    if theta == 90:
-        transposed = matrix[3] > 0  # 90° anticlockwise + vertical flip ("cclock_flip")
-        return _DisplayTransform(90, transposed, ("d270", "flipver") if transposed else ("d90",))
-    if theta == 270:
-        flipped = matrix[3] < 0  # 90° clockwise + vertical flip ("clock_flip")
-        return _DisplayTransform(270, flipped, ("d90", "flipver") if flipped else ("d270",))
-    steps = (*(("fliphor",) if theta == 180 and matrix[0] < 0 else ()),
-             *(("flipver",) if matrix[4] < 0 else ()))
-    mirrored = len(steps) == 1
-    return _DisplayTransform(theta, mirrored, steps)
-
-
-def _display_matrix(frame: Any) -> tuple[int, ...] | None:
-    """The 3x3 display matrix (16.16 fixed point), or None. PyAV 18 cannot list a frame's
-    side data when FFmpeg attached a type it does not know (MV-HEVC's view id): ValueError."""
-    try:
-        side_data = frame.side_data["DISPLAYMATRIX"]
-    except (KeyError, ValueError):
-        return None
-    return struct.unpack("=9i", bytes(side_data)) if side_data.buffer_size == 36 else None
-
-
-def _upright_image(frame: Any, stream: Any) -> tuple[pyvips.Image, _DisplayTransform]:
+def _upright_image(frame: Any, sar: Fraction) -> tuple[pyvips.Image, DisplayTransform]:
     """The frame as 8-bit sRGB at display aspect, turned the way the player shows it."""
-    width, height = _display_size(frame.width, frame.height, _sample_aspect(stream))
+    width, height = display_size(frame.width, frame.height, sar)
     rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="BICUBIC")
     raw = _packed_rows(rgb.planes[0], width * 3, height)
     image = pyvips.Image.new_from_memory(raw, width, height, 3, "uchar")
-    transform = _display_transform(frame)
+    transform = display_transform(frame)
     return transform.apply(image.copy(interpretation="srgb")), transform
-
-
-def _sample_aspect(stream: Any) -> Fraction:
-    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
-    return Fraction(sar) if sar and Fraction(sar) > 0 else Fraction(1)
-
-
-def _display_size(width: int, height: int, sar: Fraction) -> tuple[int, int]:
-    """Stretch (never squeeze) the coded size to the display aspect of non-square pixels."""
-    if sar > 1:
-        return max(1, round(width * sar)), height
-    if sar < 1:
-        return width, max(1, round(height / sar))
-    return width, height
-
-
-def _metadata(container: Any, stream: Any, media_type: MediaType, image: pyvips.Image, *,
-              duration: float, transform: _DisplayTransform) -> dict[str, Any]:
-    rate = stream.guessed_rate or stream.average_rate
-    codec = stream.codec_context.codec
-    return {
-        "kind": "video", "format": media_type.format, "mimeType": media_type.mime_type,
-        "width": image.width, "height": image.height, "duration": round(duration, 3),
-        "codec": codec.canonical_name or codec.name,
-        "frameRate": round(float(rate), 3) if rate else None,
-        "rotation": transform.rotation, "mirrored": transform.mirrored,
-        "hasAudio": bool(container.streams.audio),
-    }

@@ -1,0 +1,52 @@
+"""Still images: libvips with shrink-on-load (`vips.py`), and Pillow + pillow-heif
+(`pillow.py`) where libvips has no loader in pyvips-binary (HEIC/HEVC, BMP, ICO, animated AVIF)
+or gives up on damaged data. Both read the header through `engines/probe.py` first, so the
+pixel limit is enforced before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyvips
+
+from media_worker.engines.decode_budget import DecodeBudget
+from media_worker.engines.decode_errors import decode_error, vips_detail
+from media_worker.engines.images.pillow import render_with_pillow
+from media_worker.engines.images.vips import render_with_vips
+from media_worker.engines.port import OutputSpec, RenderResult
+from media_worker.engines.probe import jxl_plugin_loaded, libvips_loads
+from media_worker.engines.sniff import MediaType
+from media_worker.errors import CorruptMediaError, UnsupportedMediaError
+from media_worker.types import ThumbnailSize
+
+# Where libvips fails, Pillow may still recover a picture: libjpeg gives up on some damaged
+# scans (restart markers out of order) that Pillow decodes. Only for mature Pillow decoders.
+SECOND_CHANCE = frozenset({"jpeg", "png", "gif", "avif"})
+
+
+def render_image(
+    path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
+    *, max_pixels: int, budget: DecodeBudget | None = None,
+) -> RenderResult:
+    """Thumbnails and metadata of a still image. A decode that cannot stream waits for its
+    share of `budget` (see decode_budget.py)."""
+    if media_type.format == "jxl" and not jxl_plugin_loaded():
+        raise UnsupportedMediaError(
+            "JPEG XL is not supported: no JPEG XL decoder is installed (pillow-jxl-plugin)")
+    if not libvips_loads(media_type):
+        return render_with_pillow(path, media_type, sizes, output, max_pixels=max_pixels,
+                                  budget=budget)
+    try:
+        return render_with_vips(path, media_type, sizes, output, max_pixels=max_pixels,
+                                budget=budget)
+    except pyvips.Error as exc:
+        vips_failure = CorruptMediaError(decode_error(media_type, vips_detail(exc), path))
+        vips_said_why = bool((exc.detail or "").strip())
+    if media_type.format not in SECOND_CHANCE:
+        raise vips_failure
+    try:
+        return render_with_pillow(path, media_type, sizes, output, max_pixels=max_pixels,
+                                  budget=budget)
+    except CorruptMediaError as pillow_failure:
+        raise (vips_failure if vips_said_why else pillow_failure) from None

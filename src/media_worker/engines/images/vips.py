@@ -1,0 +1,121 @@
+"""The libvips path: decode once, shrinking on load, straight to the largest thumbnail.
+
+libvips' `thumbnail` reads only as much of the file as the largest box needs (JPEG DCT
+scaling, WebP/HEIF scaled decode, SVG rendered at the target scale), applies the EXIF
+orientation and, with `export_profile="srgb"`, converts an embedded ICC profile (or CMYK) to
+sRGB in the same pass. Without that option libvips keeps the source profile, and once
+metadata is stripped the pixels would be shown as sRGB with the wrong colours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyvips
+
+from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
+from media_worker.engines.encode import largest_box, render_sizes, scale_for
+from media_worker.engines.port import OutputSpec, RenderResult
+from media_worker.engines.probe import (
+    check_pixels,
+    header_of_vips,
+    image_metadata,
+    vips_header,
+    vips_source,
+)
+from media_worker.engines.sniff import MediaType
+from media_worker.types import ThumbnailSize
+
+# Samples per pixel a progressive JPEG keeps until its last scan, by chroma subsampling.
+_JPEG_SAMPLES_PER_PIXEL = {"4:2:0": 1.5, "4:2:2": 2.0, "4:4:4": 3.0}
+_BYTES_PER_DCT_COEFFICIENT = 2
+_YUV_420_PLANES = 1.5  # bytes per pixel of libheif's own 8-bit 4:2:0 planes
+MAX_JPEG_SHRINK = 8  # libjpeg's DCT scaling goes down to 1/8
+
+
+def render_with_vips(
+    path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
+    *, max_pixels: int, budget: DecodeBudget | None,
+) -> RenderResult:
+    """Raises pyvips.Error where libvips cannot decode the file (the caller decides)."""
+    source = vips_source(path, media_type)
+    header = vips_header(source)
+    facts = header_of_vips(header)
+    if media_type.format != "svg":  # a vector is rasterised at thumbnail size, not its own
+        check_pixels(header.width, header.height, max_pixels)
+    width, height = facts.upright
+    box = largest_box(width, height, sizes)
+    with admitted(budget, _decode_megabytes(media_type, header)):
+        largest = _decode_fitted(source, media_type, box, width, height,
+                                 managed=_needs_colour_management(header))
+        thumbnails = render_sizes(largest, sizes, output)
+        del largest  # the decoder's buffers go with it, inside the admission
+    return RenderResult(thumbnails, image_metadata(media_type, facts))
+
+
+def _decode_fitted(source: str | bytes, media_type: MediaType, box: ThumbnailSize,
+                   width: int, height: int, *, managed: bool) -> pyvips.Image:
+    """The picture decoded once, upright, in sRGB, fitted to `box` (`width`x`height` upright).
+
+    Colour management only when `managed` (an embedded profile, or CMYK): an untagged picture
+    is sRGB already, and asking libvips to export sRGB anyway costs a full ICC transform
+    (identical pixels; a large share of a photo's time, docs/performance.md). A JPEG is
+    decoded at the smallest DCT scale that still covers the box, then resized: `thumbnail`
+    keeps a 2x margin (a 12 MP photo for a 1280 px box decodes at full size, where 1/2 is
+    enough), and the explicit shrink costs less CPU for the same SSIM."""
+    options: dict[str, Any] = {"height": box.height, "size": "down"}
+    if managed:
+        options |= {"import_profile": "srgb", "export_profile": "srgb"}
+    if isinstance(source, bytes):
+        return pyvips.Image.thumbnail_buffer(source, box.width, **options)
+    shrink = jpeg_shrink(width, height, box) if media_type.format == "jpeg" else 1
+    if shrink == 1:
+        return pyvips.Image.thumbnail(source, box.width, fail_on="none", **options)
+    scaled = pyvips.Image.new_from_file(source, access="sequential", shrink=shrink,
+                                        fail_on="none")
+    return scaled.thumbnail_image(box.width, **options)
+
+
+def jpeg_shrink(width: int, height: int, box: ThumbnailSize) -> int:
+    """The largest JPEG DCT scale-down (1, 2, 4 or 8) whose result still covers the thumbnail
+    that `box` gives a `width`x`height` picture, so the resize after it only ever shrinks."""
+    limit = 1 / scale_for(width, height, box)
+    shrink = 1
+    while shrink < MAX_JPEG_SHRINK and shrink * 2 <= limit:
+        shrink *= 2
+    return shrink
+
+
+def _decode_megabytes(media_type: MediaType, header: pyvips.Image) -> int:
+    """What the decode holds in memory when it cannot stream; 0 when it streams."""
+    pixels = header.width * header.height
+    if media_type.format == "jpeg" and _header_int(header, "jpeg-multiscan"):
+        # every coefficient of every sample until the last scan
+        if header.bands == 4:  # CMYK: four full-resolution components
+            samples = 4.0
+        elif header.bands >= 3:
+            samples = _JPEG_SAMPLES_PER_PIXEL.get(
+                _header_str(header, "jpeg-chroma-subsample"), 3.0)
+        else:
+            samples = 1.0
+        return int(pixels * _BYTES_PER_DCT_COEFFICIENT * samples / MEGABYTE)
+    if media_type.format == "avif":  # libheif decodes the whole picture, YUV planes and all
+        return int(pixels * (header.bands + _YUV_420_PLANES) / MEGABYTE)
+    if media_type.format == "png" and _header_int(header, "interlaced"):
+        depth = 2 if header.format == "ushort" else 1
+        return pixels * header.bands * depth // MEGABYTE
+    return 0
+
+
+def _needs_colour_management(header: pyvips.Image) -> bool:
+    """Whether the pixels need converting to sRGB: they carry a profile, or are CMYK."""
+    return bool(header.get_typeof("icc-profile-data")) or header.interpretation == "cmyk"
+
+
+def _header_int(header: pyvips.Image, name: str) -> int:
+    return int(header.get(name)) if header.get_typeof(name) else 0
+
+
+def _header_str(header: pyvips.Image, name: str) -> str:
+    return str(header.get(name)) if header.get_typeof(name) else ""
