@@ -19,7 +19,8 @@ from media_worker.errors import MediaWorkerError, QueueUnavailableError
 from media_worker.heartbeat import Heartbeat
 from media_worker.jobs import InFlightJob
 from media_worker.observability.logging import Logger, short_error
-from media_worker.processor import MediaProcessor, Outcome
+from media_worker.outcomes import Outcome
+from media_worker.processor import MediaProcessor
 from media_worker.queue.port import MessageQueue
 from media_worker.repository.port import MediaRepository
 from media_worker.supervision import Supervision

@@ -11,57 +11,25 @@ business.
 
 from __future__ import annotations
 
-import math
-import random
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
-from media_worker.errors import (
-    MediaWorkerError,
-    PermanentError,
-    QueueUnavailableError,
-    TransientError,
-)
+from media_worker.errors import MediaWorkerError, PermanentError, TransientError
 from media_worker.jobs import InFlightJob, PoisonMessageError, parse_message
 from media_worker.observability.logging import Logger, short_error
 from media_worker.observability.metrics import WorkerMetrics
+from media_worker.outcomes import METRIC_OUTCOMES, Outcome, missing_row_delay, until_lease_ends
 from media_worker.queue.port import MessageQueue
 from media_worker.repository.port import Claim, MediaRepository
+from media_worker.settlement import Settlement
 from media_worker.storage.port import ObjectStorage
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData, ThumbnailSize
-
-
-class Outcome(StrEnum):
-    """What became of one delivery."""
-
-    READY = "ready"  # thumbnails stored, row READY, message deleted
-    FAILED = "failed"  # permanent failure: row FAILED, message deleted
-    GAVE_UP = "gave_up"  # transient failures until MAX_ATTEMPTS: row FAILED, message deleted
-    RETRY = "retry"  # transient failure: row PENDING (when reachable), message kept
-    DEFERRED = "deferred"  # the database was unreachable before a claim: message kept
-    SKIPPED = "skipped"  # missing row past its grace, or already finished: message deleted
-    AWAITING_ROW = "awaiting_row"  # no row yet, within MISSING_ROW_GRACE_SECONDS: message kept
-    HELD = "held"  # another worker holds a live lease: message hidden until it can end
-    LOST = "lost"  # our claim was taken over while we worked: nothing written
-    POISON = "poison"  # unusable message: dead-lettered or deleted
-
-
-# The `outcome` label of media_worker_jobs_total for each outcome.
-METRIC_OUTCOMES = {
-    Outcome.READY: "ready", Outcome.FAILED: "failed_permanent",
-    Outcome.GAVE_UP: "failed_transient", Outcome.RETRY: "retry", Outcome.DEFERRED: "retry",
-    Outcome.SKIPPED: "skipped", Outcome.AWAITING_ROW: "awaiting_row", Outcome.HELD: "held",
-    Outcome.LOST: "lost",
-    Outcome.POISON: "poison",
-}
 
 
 @dataclass(frozen=True)
@@ -85,25 +53,6 @@ class ClaimLostError(Exception):
     """Our claim on the row was taken over by another worker while we worked."""
 
 
-def retry_delay(receive_count: int, base: float, cap: float) -> int:
-    """Visibility delay before a failed job comes back: exponential in the receive count,
-    with full jitter so a burst of failures does not return as a burst.
-
-    This computes a delay handed to the queue, not a retry loop (those use tenacity and
-    boto3's retry modes), so it is three lines rather than a library call."""
-    ceiling = min(cap, base * 2 ** max(receive_count - 1, 0))
-    return max(1, round(random.uniform(ceiling / 2, ceiling)))
-
-
-MISSING_ROW_MAX_DELAY_SECONDS = 30
-
-
-def missing_row_delay(receive_count: int) -> int:
-    """2, 4, 8, 16, 30, 30 … seconds: a row committed a moment late is found within seconds,
-    and a 120 s grace costs about eight receives, below a redrive policy's usual ten."""
-    return min(MISSING_ROW_MAX_DELAY_SECONDS, 2 ** max(receive_count, 1))
-
-
 class MediaProcessor:
     """Handles one delivered message from receipt to its final queue operation."""
 
@@ -125,6 +74,8 @@ class MediaProcessor:
         self._settings = settings
         self._log = logger
         self._metrics = metrics or WorkerMetrics()
+        self._settle = Settlement(queue, retry_base_seconds=settings.retry_base_seconds,
+                                  retry_max_seconds=settings.retry_max_seconds)
 
     def handle(self, job: InFlightJob) -> Outcome:
         """Run one delivery through the status machine; never raises."""
@@ -147,14 +98,15 @@ class MediaProcessor:
         try:
             request = parse_message(message.body)
         except PoisonMessageError as exc:
-            return self._poison(job, str(exc), log)
+            self._settle.dead_letter(job, str(exc), log)
+            return Outcome.POISON
         log = log.bind(mediaId=request.media_id, jobId=request.job_id)
         try:
             with job.timed("claim"):
                 claim = self._repository.claim(request.media_id, self._settings.lease_seconds)
         except TransientError as exc:
             log.warning("claim failed, will retry", error=short_error(exc))
-            self._hide(job, log)
+            self._settle.back_off(job, log)
             return Outcome.DEFERRED
         if claim is None:
             return self._not_claimed(request.media_id, job, log)
@@ -256,7 +208,7 @@ class MediaProcessor:
         if not completed:
             log.warning("claim lost before finishing; another worker owns the row now")
             return Outcome.LOST
-        self._delete(job, log)
+        self._settle.delete(job, log)
         log.info("ready", stage="finish", kind=job.kind, thumbnails=len(thumbnails),
                  seconds=round(time.monotonic() - job.started, 3),
                  stages={stage: round(seconds, 3) for stage, seconds in job.stages.items()})
@@ -276,51 +228,31 @@ class MediaProcessor:
                 log.warning("could not release the row; its lease will expire",
                             error=short_error(release_exc))
         try:
-            self._hide(job, log)
+            self._settle.back_off(job, log)
         except Exception as hide_exc:
             log.warning("could not delay the message; it returns after its visibility "
                         "timeout", error=short_error(hide_exc))
         return Outcome.RETRY
-
-    def _poison(self, job: InFlightJob, reason: str, log: Logger) -> Outcome:
-        message = job.message
-        where = "dead-letter queue" if self._queue.has_dead_letter else "nowhere (deleted)"
-        log.error("poison message", reason=reason, movedTo=where)
-        try:
-            with job.settling():
-                self._queue.dead_letter(message, reason)
-        except QueueUnavailableError as exc:
-            log.warning("could not move poison message; it will come back", error=short_error(exc))
-        return Outcome.POISON
 
     def _not_claimed(self, media_id: str, job: InFlightJob, log: Logger) -> Outcome:
         try:
             record = self._repository.get(media_id)
         except TransientError as exc:
             log.warning("lookup failed, will retry", error=short_error(exc))
-            self._hide(job, log)
+            self._settle.back_off(job, log)
             return Outcome.DEFERRED
         if record is None:
             return self._await_row(job, log)
         if record.status in (MediaStatus.READY, MediaStatus.FAILED):
             log.info("already finished; dropping the duplicate message", status=record.status)
         else:
-            delay = self._until_lease_ends(record)
+            delay = until_lease_ends(record.lease_until, self._settings.lease_seconds)
             log.info("held by another worker's live lease; looking again when it can end",
                      status=record.status, retryInSeconds=delay)
-            self._delay(job, delay, log)
+            self._settle.delay(job, delay, log)
             return Outcome.HELD
-        self._delete(job, log)
+        self._settle.delete(job, log)
         return Outcome.SKIPPED
-
-    def _until_lease_ends(self, record: MediaRecord) -> int:
-        """Seconds until a live lease can have ended (a second past it): a duplicate comes
-        back then and finds the row finished (deleted) or abandoned (claimed), instead of
-        staying hidden for a whole visibility timeout."""
-        if record.lease_until is None:
-            return 1
-        left = (record.lease_until - datetime.now(UTC)).total_seconds()
-        return max(1, min(self._settings.lease_seconds, math.ceil(left) + 1))
 
     def _await_row(self, job: InFlightJob, log: Logger) -> Outcome:
         """An API that sends the job inside its transaction commits the row a moment later:
@@ -331,11 +263,11 @@ class MediaProcessor:
             delay = missing_row_delay(message.receive_count)
             log.info("no media row yet; looking again soon", retryInSeconds=delay,
                      messageAgeSeconds=round(age, 1))
-            self._delay(job, delay, log)
+            self._settle.delay(job, delay, log)
             return Outcome.AWAITING_ROW
         log.warning("no such media row; dropping the message",
                     graceSeconds=self._settings.missing_row_grace_seconds)
-        self._delete(job, log)
+        self._settle.delete(job, log)
         return Outcome.SKIPPED
 
     def _fail(self, claim: Claim, job: InFlightJob, error: str, log: Logger, *,
@@ -346,12 +278,12 @@ class MediaProcessor:
         except TransientError as exc:
             log.warning("could not record the failure; the lease will expire and it will be "
                         "retried", error=short_error(exc))
-            self._hide(job, log)
+            self._settle.back_off(job, log)
             return Outcome.RETRY
         if not failed:
             log.warning("claim lost before recording the failure")
             return Outcome.LOST
-        self._delete(job, log)
+        self._settle.delete(job, log)
         return Outcome.GAVE_UP if gave_up else Outcome.FAILED
 
     def _retry(self, claim: Claim, job: InFlightJob, error: str, log: Logger) -> Outcome:
@@ -366,35 +298,9 @@ class MediaProcessor:
                         error=short_error(exc))
             released = True
         if released:
-            self._hide(job, log)
+            self._settle.back_off(job, log)
             return Outcome.RETRY
         return Outcome.LOST
-
-    def _hide(self, job: InFlightJob, log: Logger) -> None:
-        """Back off before a failed job comes back: exponential in its receive count."""
-        self._delay(job, retry_delay(job.message.receive_count, self._settings.retry_base_seconds,
-                                     self._settings.retry_max_seconds), log)
-
-    def _delay(self, job: InFlightJob, seconds: int, log: Logger) -> None:
-        """Hide the message for `seconds` and note when it is due back (a draining poller
-        waits for it)."""
-        try:
-            with job.settling():
-                self._queue.change_visibility(job.message, seconds)
-        except QueueUnavailableError as exc:
-            log.warning("could not delay the message; it returns after its visibility timeout",
-                        error=short_error(exc))
-            return
-        job.returns_in = seconds
-
-    def _delete(self, job: InFlightJob, log: Logger) -> None:
-        try:
-            with job.settling():
-                self._queue.delete(job.message)
-        except QueueUnavailableError as exc:
-            # The row is already final: the redelivery finds it finished and deletes then.
-            log.warning("could not delete the message; its redelivery will be skipped",
-                        error=short_error(exc))
 
     @contextmanager
     def _scratch_dir(self) -> Iterator[Path]:

@@ -59,7 +59,7 @@ from media_worker.errors import (
     LimitExceededError,
     UnsupportedMediaError,
 )
-from media_worker.processor import Outcome
+from media_worker.outcomes import Outcome
 from media_worker.repository.port import NewMedia
 from media_worker.storage.s3 import S3Storage
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailSize, WorkerQueueMessage

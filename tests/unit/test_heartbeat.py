@@ -11,8 +11,9 @@ import structlog
 from media_worker.errors import StorageUnavailableError
 from media_worker.heartbeat import Heartbeat
 from media_worker.jobs import InFlightJob
+from media_worker.outcomes import Outcome
 from media_worker.poller import PollerSettings, QueuePoller
-from media_worker.processor import MediaProcessor, Outcome, ProcessorSettings
+from media_worker.processor import MediaProcessor, ProcessorSettings
 from media_worker.queue.port import ReceivedMessage
 from media_worker.types import ThumbnailSize
 from tests.fakes import FakeEngine, FakeQueue, FakeRepository, FakeStorage, new_row

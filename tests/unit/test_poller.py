@@ -11,8 +11,9 @@ import structlog
 
 from media_worker.config import ThumbnailFormat
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
+from media_worker.outcomes import Outcome
 from media_worker.poller import PollerSettings, QueuePoller
-from media_worker.processor import MediaProcessor, Outcome, ProcessorSettings
+from media_worker.processor import MediaProcessor, ProcessorSettings
 from media_worker.queue.port import ReceivedMessage
 from media_worker.types import MediaStatus, ThumbnailSize
 from tests.fakes import FakeEngine, FakeQueue, FakeRepository, FakeStorage, new_row
@@ -192,10 +193,8 @@ class RedeliveringQueue(FakeQueue):
 
 
 def test_drain_waits_for_a_job_whose_row_commits_after_its_message() -> None:
-    poller, repository, _, _ = make_poller(jobs=0)
     queue = RedeliveringQueue()
-    poller._queue = queue  # the poller receives; the processor hides on the same queue
-    poller._processor._queue = queue
+    poller, repository, _, _ = make_poller(jobs=0, queue=queue)
     media_id = "committed-late"
     queue.inbox.append(ReceivedMessage("late", "r-late", json.dumps({"mediaId": media_id}), 1,
                                        time.time()))

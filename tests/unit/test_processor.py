@@ -16,13 +16,8 @@ from media_worker.errors import (
     StorageUnavailableError,
 )
 from media_worker.jobs import InFlightJob
-from media_worker.processor import (
-    MediaProcessor,
-    Outcome,
-    ProcessorSettings,
-    missing_row_delay,
-    retry_delay,
-)
+from media_worker.outcomes import Outcome, missing_row_delay, retry_delay
+from media_worker.processor import MediaProcessor, ProcessorSettings
 from media_worker.queue.port import ReceivedMessage
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.types import MediaStatus, ThumbnailSize
@@ -107,6 +102,7 @@ def test_message_without_media_id_is_dead_lettered(world: World) -> None:
 
 def test_message_that_is_a_json_array_is_dead_lettered(world: World) -> None:
     assert world.deliver("[1, 2]") is Outcome.POISON
+    assert world.queue.dead_lettered == [("msg-1", "body is JSON list, not an object")]
 
 
 def test_unknown_fields_in_a_message_are_ignored(world: World) -> None:
@@ -292,8 +288,8 @@ def test_retry_delay_grows_with_receive_count_and_is_capped() -> None:
 def test_redelivered_message_counts_toward_backoff(world: World) -> None:
     media_id = world.pending()
     world.storage.fail_with = StorageUnavailableError("down")
-    world.deliver({"mediaId": media_id}, receive_count=2)
-    assert world.queue.visibility["msg-1"] >= 10
+    world.deliver({"mediaId": media_id}, receive_count=4)
+    assert world.queue.visibility["msg-1"] >= 40  # a first receive would wait 5-10 s
 
 
 def test_claim_taken_over_during_render_uploads_nothing(world: World) -> None:
