@@ -42,7 +42,7 @@ DESCRIPTIONS = {
     "encoders": "7 encoder settings sweep: CPU and bytes per size",
     "limit": "8 engine CPU per JPEG vs tjbench -scale 1/8 (target <= 1.5x)",
     "concurrency": "VIPS_CONCURRENCY vs jobs in parallel (engine-only photos/s)",
-    "soak": "soak: N mixed jobs through 3 workers, one SIGKILLed every 30 s; lost, stuck, "
+    "soak": "N mixed jobs through 3 workers, one SIGKILLed every 30 s; lost, stuck, "
             "twice, throughput, RSS growth (not in the default set)",
 }
 
@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                              "engine pools, anchors), e.g. VIPS_CONCURRENCY=1")
     parser.add_argument("--e2e-concurrency", default="2", metavar="N[,N]",
                         help="worker concurrency of the end-to-end run(s); the first is judged")
+    parser.add_argument("--soak-jobs", type=int, default=None, metavar="N",
+                        help="jobs of the soak (--only soak; default 5000, --quick 300); "
+                             "python -m bench.soak has every option of the soak")
     parser.add_argument("--markdown", type=Path, help="also write the results as Markdown here")
     return parser
 
@@ -92,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         steps = _steps(inputs, report, selected, reps=reps, jobs=jobs, quick=args.quick,
                        concurrencies=concurrencies)
+        if "soak" in selected:
+            soak_jobs = args.soak_jobs or (300 if args.quick else 5000)
+            soak_args = ["--jobs", str(soak_jobs), *(f"--env={item}" for item in args.env)]
+            steps.append(("soak", lambda: _soak(soak_args, report)))
         for name, step in steps:
             print(f"\n== {name} ({time.perf_counter() - started:.0f} s)", flush=True)
             report.note(f"{name}: load average at start {load_average()}")
@@ -150,6 +157,13 @@ def _services_benches(inputs: Inputs, report: Report, selected: set[str], *, job
                                     concurrencies=concurrencies)
         if "memory" in selected:
             pipeline.memory_bench(inputs, report, svc, runs=1 if quick else 3)
+
+
+def _soak(argv: list[str], report: Report) -> None:
+    from bench import soak
+
+    for line in soak.run_soak(soak.parser().parse_args(argv), report):
+        report.note(f"soak: {line}")
 
 
 def _selected(parser: argparse.ArgumentParser, only: list[str] | None) -> set[str]:
