@@ -45,7 +45,7 @@ from PIL import Image, ImageOps
 from media_worker.app import Components, build_poller, open_components
 from media_worker.config import Settings, ThumbnailFormat
 from media_worker.engines.imagor import ImagorEngine
-from media_worker.engines.imagor_url import (
+from media_worker.engines.imagor.url import (
     Filter,
     ImagorParams,
     Signer,
@@ -683,3 +683,28 @@ def test_local_limits_are_checked_before_any_request(
     with pytest.raises(LimitExceededError, match="MAX_PIXELS"):
         fake_engine(url, max_pixels=1000).render(source, SIZES[:1], WEBP)
     assert service.seen == []
+
+
+def test_the_local_probe_can_run_in_decoder_processes(
+    fake: tuple[FakeImagorVideo, str], corpus: Path
+) -> None:
+    """The probe decodes untrusted headers and frames: in decoder processes it reads the same
+    facts, and its limits still stop the job before any request."""
+    service, url = fake
+    source = put(service, corpus / "videos" / "video_rotation_90.mp4", "rotated.mp4")
+    engine = fake_engine(url, probe_processes=1, timeout_seconds=30)
+    try:
+        result = engine.render(source, SIZES[:1], WEBP)
+        assert (result.metadata["width"], result.metadata["height"]) == (60, 100)
+        assert result.metadata["rotation"] == 90
+        assert service.seen
+    finally:
+        engine.close()
+    service.seen.clear()
+    limited = fake_engine(url, probe_processes=1, timeout_seconds=30, max_pixels=1000)
+    try:
+        with pytest.raises(LimitExceededError, match="MAX_PIXELS"):
+            limited.render(source, SIZES[:1], WEBP)
+        assert service.seen == []
+    finally:
+        limited.close()

@@ -16,7 +16,7 @@ from urllib.parse import unquote, unquote_plus
 
 import pytest
 
-from media_worker.engines.imagor_url import (
+from media_worker.engines.imagor.url import (
     MIN_TRUNCATE,
     Filter,
     ImagorParams,

@@ -1,0 +1,193 @@
+"""The remote engine: thumbnails rendered by an imagor-protocol service (imagorvideo, imagor or
+Thumbor), one signed GET per size, each answer checked before it is stored.
+
+The parts: `original.py` (the local probe, and the process it runs in), `url.py` (URLs and
+signatures), `client.py` (HTTP, retries), `statuses.py` (what a non-200 means), `answers.py`
+(what makes a 200 a thumbnail) and `meta.py` (the service's own /meta).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from media_worker.config import ThumbnailFormat
+from media_worker.engines.imagor.answers import check_thumbnail
+from media_worker.engines.imagor.client import Response, ServiceClient
+from media_worker.engines.imagor.meta import metadata_from_meta
+from media_worker.engines.imagor.original import IsolatedProbe, LocalProbe, Probe, Prober
+from media_worker.engines.imagor.statuses import FailedRequest, error_for
+from media_worker.engines.imagor.url import (
+    Filter,
+    ImagorParams,
+    Signer,
+    SignerType,
+    UrlBuilder,
+    seek_to_time,
+)
+from media_worker.engines.port import OutputSpec, RenderedThumbnail, RenderResult, SourceMedia
+from media_worker.engines.probe import configure_libvips
+from media_worker.engines.sniff import MediaKind
+from media_worker.engines.video import SEEK_CAP_SECONDS, SEEK_FRACTION, SHORT_CLIP_SECONDS
+from media_worker.errors import ConfigurationError, MediaWorkerError
+from media_worker.types import ThumbnailSize
+
+Source = Literal["s3", "presigned"]
+Presign = Callable[[str, str, int], str]  # (bucket, key, expires_seconds) -> URL
+VideoFrameChoice = Callable[[float | None], Filter | None]  # duration (s) -> frame filter
+
+SIGNATURE_PROBE_KEY = ".media-worker/signature-probe-missing-object"
+# A presigned URL is minted per job and must outlive every request of that job (sizes x tries
+# x the request timeout), and no longer: fifteen minutes.
+PRESIGN_SECONDS = 15 * 60
+
+
+def like_local_engine(duration: float | None) -> Filter | None:
+    """The frame choice of the local engine, as an imagorvideo filter: seek to 10% of the
+    duration (at most 5 s) and let the service pick the best frame from there. Short clips and
+    unknown durations keep imagorvideo's own choice from the start."""
+    if duration is None or duration < SHORT_CLIP_SECONDS:
+        return None
+    return seek_to_time(min(duration * SEEK_FRACTION, SEEK_CAP_SECONDS))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One render: the image path every request uses, and what it is checked against."""
+
+    source: SourceMedia
+    probe: Probe
+    image: str
+
+
+class ImagorEngine:
+    """ThumbnailEngine over an imagor-protocol HTTP service. Thread-safe: one connection pool
+    shared by every worker thread, bounded to `pool_size` connections per host."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        secret: str | None,
+        signer_type: SignerType = "sha1",
+        signer_truncate: int = 0,
+        source: Source = "s3",
+        presign: Presign | None = None,
+        allow_unsafe: bool = False,
+        timeout_seconds: float = 30.0,
+        max_pixels: int | None = None,
+        max_video_seconds: float | None = None,
+        probe_processes: int = 0,
+        video_frame: VideoFrameChoice = like_local_engine,
+        service_metadata: bool = False,
+        pool_size: int = 10,
+        retries: int = 3,
+        backoff_seconds: float = 0.5,
+    ) -> None:
+        """Raises ValueError for a configuration that cannot work (no secret and unsafe not
+        allowed, a presigned source without a presigner, a truncation below 17).
+        `probe_processes` > 0 probes originals in that many decoder processes (timing out
+        with the requests), 0 in the calling process."""
+        if source == "presigned" and presign is None:
+            raise ValueError("IMAGORVIDEO_SOURCE=presigned needs S3-compatible storage to "
+                             "presign URLs (set MINIO_ENDPOINT)")
+        signer = Signer(secret, signer_type, signer_truncate) if secret else None
+        self._urls = UrlBuilder(base_url, signer, allow_unsafe)
+        self._client = ServiceClient(base_url, timeout_seconds=timeout_seconds,
+                                     pool_size=pool_size, retries=retries,
+                                     backoff_seconds=backoff_seconds)
+        self._source = source
+        self._presign = presign
+        configure_libvips()  # answers are decoded here: untrusted loaders stay blocked
+        self._video_frame = video_frame
+        self._service_metadata = service_metadata
+        self._prober: Prober = (
+            IsolatedProbe(processes=probe_processes, timeout_seconds=timeout_seconds,
+                          max_pixels=max_pixels, max_video_seconds=max_video_seconds)
+            if probe_processes > 0
+            else LocalProbe(max_pixels=max_pixels, max_video_seconds=max_video_seconds))
+
+    def __repr__(self) -> str:
+        return f"ImagorEngine(base_url={self._client.base_url!r}, source={self._source!r})"
+
+    # --- the port ---------------------------------------------------------------------------
+    def render(
+        self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
+    ) -> RenderResult:
+        """One request per size, in the order given; every answer checked before use."""
+        probe = self._prober.probe(source.path)
+        job = _Job(source, probe, self._image_path(source))
+        metadata = dict(probe.metadata)
+        if self._service_metadata:
+            metadata |= metadata_from_meta(self._fetch_meta(job))
+        filters = self._filters(output, probe)
+        thumbnails = [self._render_size(job, size, output, filters) for size in sizes]
+        return RenderResult(thumbnails, metadata)
+
+    def close(self) -> None:
+        """Close the pooled connections and the probe's processes."""
+        self._client.close()
+        self._prober.close()
+
+    # --- requests ---------------------------------------------------------------------------
+    def _image_path(self, source: SourceMedia) -> str:
+        """The object key for the service's S3 loader, or a presigned GET URL for its HTTP
+        loader (minted per job)."""
+        if self._source == "presigned":
+            assert self._presign is not None
+            return self._presign(source.bucket, source.key, PRESIGN_SECONDS)
+        return source.key
+
+    def _filters(self, output: OutputSpec, probe: Probe) -> tuple[Filter, ...]:
+        filters = [Filter("format", output.format.value)]
+        if output.format is not ThumbnailFormat.PNG:
+            filters.append(Filter("quality", str(output.quality)))
+        filters.append(Filter("strip_exif"))
+        if probe.media_type.kind is MediaKind.VIDEO:
+            frame = self._video_frame(probe.duration)
+            if frame is not None:
+                filters.append(frame)
+        return tuple(filters)
+
+    def _render_size(self, job: _Job, size: ThumbnailSize, output: OutputSpec,
+                     filters: tuple[Filter, ...]) -> RenderedThumbnail:
+        params = ImagorParams(image=job.image, fit_in=True, width=size.width,
+                              height=size.height, filters=filters)
+        response = self._client.get(self._urls.url(params))
+        if response.status != 200:
+            raise self._error_for(response, job)
+        return check_thumbnail(response, job.probe, size, output)
+
+    def _fetch_meta(self, job: _Job) -> dict[str, Any]:
+        response = self._client.get(self._urls.url(ImagorParams(image=job.image, meta=True)))
+        if response.status != 200:
+            raise self._error_for(response, job)
+        try:
+            meta = json.loads(response.body)
+        except ValueError:
+            raise ConfigurationError(
+                f"{self._client.where} answered /meta with "
+                f"{response.content_type or 'no content type'}, not JSON") from None
+        return meta if isinstance(meta, dict) else {}
+
+    # --- errors -----------------------------------------------------------------------------
+    def _error_for(self, response: Response, job: _Job) -> MediaWorkerError:
+        where = f"s3://{job.source.bucket}/{job.source.key}"
+        presigned = self._source == "presigned"
+        request = FailedRequest(
+            where=self._client.where, what=job.probe.media_type.format.upper(),
+            original=f"the presigned URL of {where}" if presigned else where,
+            key=None if presigned else job.source.key,
+            loads_from=((urlsplit(job.image).netloc or "the storage endpoint") if presigned
+                        else f"bucket {job.source.bucket!r}"))
+        return error_for(response, request, lambda: self._signature_rejected(job))
+
+    def _signature_rejected(self, job: _Job) -> bool:
+        """Ask, signed the same way, for an object that does not exist: a service that
+        accepts the signature answers 404 (or at least not 400)."""
+        probe = SourceMedia(job.source.path, job.source.bucket, SIGNATURE_PROBE_KEY)
+        params = ImagorParams(image=self._image_path(probe), fit_in=True, width=1, height=1)
+        return self._client.get(self._urls.url(params)).status in (400, 401, 403)
