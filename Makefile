@@ -9,8 +9,12 @@ STAMP  := $(VENV)/.installed-stamp
 THUMBOR_VENV    := .venv-thumbor
 THUMBOR_STAMP   := $(THUMBOR_VENV)/.installed-stamp
 THUMBOR_VERSION ?= 7.8.0
+# LocalStack, the original system's SQS, run natively for the tests: it needs Python >= 3.12
+# (found by the script, which skips with one line where there is none) and pins of its own.
+LOCALSTACK_VENV  := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean thumbor
+.PHONY: demo test lint bench clean thumbor localstack
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +32,14 @@ $(THUMBOR_STAMP):
 
 thumbor: $(THUMBOR_STAMP)
 
-test: $(STAMP) $(THUMBOR_STAMP)
+# The script writes the stamp only once LocalStack is installed; without a Python >= 3.12 it
+# leaves none, so the next `make test` looks again.
+$(LOCALSTACK_STAMP): scripts/ensure-localstack.sh
+	scripts/ensure-localstack.sh $(LOCALSTACK_VENV)
+
+localstack: $(LOCALSTACK_STAMP)
+
+test: $(STAMP) $(THUMBOR_STAMP) $(LOCALSTACK_STAMP)
 	scripts/ensure-node-packages.sh
 	scripts/test.sh
 

@@ -1,17 +1,13 @@
-"""Shared fixtures: the corpus, a real moto S3+SQS server, a real PostgreSQL database.
+"""Shared fixtures: the corpus, real S3 and SQS servers, a real PostgreSQL database.
 
-The servers are real: moto's HTTP server runs in a subprocess on a free port, and each test
-session creates its own database on the machine's PostgreSQL (127.0.0.1:5432) and drops it.
+The servers are real: moto (S3 + SQS), SeaweedFS (S3, enforcing SigV4) and LocalStack (S3 +
+SQS) run as subprocesses on free ports, each started once per session by tests/servers.py; each
+test session creates its own database on the machine's PostgreSQL (127.0.0.1:5432) and drops it.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,18 +16,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests import servers
+from tests.servers import S3Server, ServerUnavailable, free_port
+from tests.servers import wait_for_http as _wait_for_http
+
+__all__ = ["REPO_ROOT", "S3Server", "_wait_for_http", "free_port"]  # bench/ and tests use them
+
+REPO_ROOT = servers.REPO_ROOT
 CORPUS = Path(os.environ.get("MEDIA_WORKER_CORPUS", REPO_ROOT.parent / "shared" / "corpus"))
 POSTGRES_ADMIN_URL = os.environ.get(
     "MEDIA_WORKER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -58,32 +53,48 @@ def aws_credentials() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint(aws_credentials: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real moto HTTP server (S3 + SQS) in a subprocess; yields its endpoint URL."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    _wait_for_http(f"{endpoint}/moto-api/", process)
-    yield endpoint
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    """A real moto HTTP server (S3 + SQS, any keys) in a subprocess; yields its endpoint URL."""
+    with servers.moto_server(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
 
 
-def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server did not answer {url} within {timeout}s")
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS's S3 server, enforcing SigV4 with a key pair of this session."""
+    try:
+        servers.find_weed()
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    with servers.seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def localstack_endpoint(aws_credentials: None, tmp_path_factory: pytest.TempPathFactory
+                        ) -> Iterator[str]:
+    """LocalStack (S3 + SQS, any keys), run natively from .venv-localstack; its endpoint."""
+    try:
+        servers.find_localstack_python()
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    with servers.localstack_server(tmp_path_factory.mktemp("localstack")) as endpoint:
+        yield endpoint
+
+
+def s3_server(request: pytest.FixtureRequest, name: str) -> S3Server:
+    """The S3 server called `name` ("moto" or "seaweedfs") with the keys it accepts."""
+    if name == "moto":
+        return S3Server(request.getfixturevalue("moto_endpoint"), "test", "test")
+    if name == "seaweedfs":
+        return request.getfixturevalue("seaweedfs")
+    raise ValueError(f"no S3 server {name!r}")
+
+
+def sqs_endpoint(request: pytest.FixtureRequest, name: str) -> str:
+    """The endpoint of the SQS server called `name` ("moto" or "localstack"; keys test/test)."""
+    if name in ("moto", "localstack"):
+        return str(request.getfixturevalue(f"{name}_endpoint"))
+    raise ValueError(f"no SQS server {name!r}")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """The queue contract: what every MessageQueue adapter does, checked against each of them.
 
-"sqlite" is the embedded queue on a temporary file; "sqs" is SqsQueue against a real moto HTTP
-server, with a dead-letter queue created through boto3. A test reads as the sentence of the
+"sqlite" is the embedded queue on a temporary file; "moto" and "localstack" are SqsQueue against
+two real SQS servers (moto's HTTP server, and LocalStack, the original system's SQS), each with a
+dead-letter queue created through boto3. A test reads as the sentence of the
 contract it checks; adapter-specific tests follow at the end.
 """
 
@@ -23,9 +24,11 @@ from media_worker.errors import QueueUnavailableError
 from media_worker.queue.port import MessageQueue, ReceivedMessage
 from media_worker.queue.sqlite import SqliteQueue
 from media_worker.queue.sqs import SqsQueue
+from tests.conftest import sqs_endpoint
 
 VISIBILITY = 1  # seconds: short, so redelivery tests stay quick
 REGION = "us-east-1"
+SQS_SERVERS = [pytest.param(name, marks=pytest.mark.services) for name in ("moto", "localstack")]
 
 
 @dataclass
@@ -48,7 +51,7 @@ def _sqlite_harness(tmp_path: Path) -> Harness:
                    lambda: [(body, reason) for _, body, reason in queue.dead_letters(100)])
 
 
-def _sqs_harness(endpoint: str, name: str) -> Harness:
+def _sqs_harness(kind: str, endpoint: str, name: str) -> Harness:
     client = _sqs_client(endpoint)
     queue_url = client.create_queue(QueueName=name)["QueueUrl"]
     dlq_url = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
@@ -67,15 +70,15 @@ def _sqs_harness(endpoint: str, name: str) -> Harness:
                       for m in batch]
         return found
 
-    return Harness("sqs", queue, read_dead_letters)
+    return Harness(kind, queue, read_dead_letters)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=pytest.mark.services)])
+@pytest.fixture(params=["sqlite", *SQS_SERVERS])
 def harness(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -> Iterator[Harness]:
     if request.param == "sqlite":
         built = _sqlite_harness(tmp_path)
     else:
-        built = _sqs_harness(request.getfixturevalue("moto_endpoint"), unique_name)
+        built = _sqs_harness(request.param, sqs_endpoint(request, request.param), unique_name)
     yield built
     built.queue.close()
 
@@ -324,12 +327,17 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.services
+@pytest.fixture(params=SQS_SERVERS)
+def sqs_server(request: pytest.FixtureRequest) -> str:
+    """The endpoint of each SQS server."""
+    return sqs_endpoint(request, request.param)
+
+
 def test_sqs_without_a_dead_letter_queue_dead_letter_deletes_the_message(
-    moto_endpoint: str, unique_name: str,
+    sqs_server: str, unique_name: str,
 ) -> None:
-    url = _sqs_client(moto_endpoint).create_queue(QueueName=unique_name)["QueueUrl"]
-    queue = SqsQueue(url, endpoint_url=moto_endpoint, region=REGION, access_key_id="test",
+    url = _sqs_client(sqs_server).create_queue(QueueName=unique_name)["QueueUrl"]
+    queue = SqsQueue(url, endpoint_url=sqs_server, region=REGION, access_key_id="test",
                      secret_access_key="test", visibility_timeout=VISIBILITY)
     queue.send("poison")
     message = receive_one(queue)
@@ -368,12 +376,11 @@ def test_sqs_unreachable_endpoint_raises_queue_unavailable_without_secrets(
     queue.close()
 
 
-@pytest.mark.services
 def test_sqs_a_queue_that_does_not_exist_raises_queue_unavailable_without_secrets(
-    moto_endpoint: str,
+    sqs_server: str,
 ) -> None:
     secret = "s3cr3t-Zq9!never-print-me"
-    queue = SqsQueue(f"{moto_endpoint}/123456789012/no-such-queue", endpoint_url=moto_endpoint,
+    queue = SqsQueue(f"{sqs_server}/123456789012/no-such-queue", endpoint_url=sqs_server,
                      region=REGION, access_key_id="AKIADISTINCTIVEKEY01",
                      secret_access_key=secret)
 

@@ -1,24 +1,30 @@
-"""The SQS adapter on a FIFO queue (moto): sends carry a group per media, order holds."""
+"""The SQS adapter on a FIFO queue (moto and LocalStack): sends carry a group per media, order
+holds."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import boto3
 import pytest
 
 from media_worker.queue.sqs import SqsQueue
+from tests.conftest import sqs_endpoint
 
 pytestmark = pytest.mark.services
 
 
-@pytest.fixture
-def fifo_queue(moto_endpoint: str, unique_name: str) -> SqsQueue:
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+@pytest.fixture(params=["moto", "localstack"])
+def fifo_queue(request: pytest.FixtureRequest, unique_name: str) -> Iterator[SqsQueue]:
+    endpoint = sqs_endpoint(request, request.param)
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
     url = sqs.create_queue(QueueName=f"{unique_name}.fifo",
                            Attributes={"FifoQueue": "true"})["QueueUrl"]
-    return SqsQueue(url, endpoint_url=moto_endpoint, region="us-east-1", access_key_id="test",
-                    secret_access_key="test", visibility_timeout=30)
+    queue = SqsQueue(url, endpoint_url=endpoint, region="us-east-1", access_key_id="test",
+                     secret_access_key="test", visibility_timeout=30)
+    yield queue
+    queue.close()
 
 
 def test_fifo_queue_accepts_and_delivers_job_messages(fifo_queue: SqsQueue) -> None:

@@ -1,19 +1,22 @@
 """The ObjectStorage contract: every adapter, one behaviour per test.
 
-The same tests run against the local directory and against S3 on a real moto HTTP server, so
-anything the worker relies on behaves alike on one machine and in production.
+The same tests run against the local directory and against S3 on two real servers, moto and
+SeaweedFS (which, unlike moto, checks SigV4 signatures and keys), so anything the worker relies
+on behaves alike on one machine and in production.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from media_worker.errors import (
     ObjectTooLargeError,
@@ -24,7 +27,7 @@ from media_worker.errors import (
 from media_worker.storage.filesystem import FilesystemStorage
 from media_worker.storage.port import ObjectStorage
 from media_worker.storage.s3 import S3Storage
-from tests.conftest import free_port
+from tests.conftest import S3Server, free_port, s3_server
 
 PAYLOAD_BYTES = 3 * 1024 * 1024 + 17  # several chunks, not a round number
 WEBP = "image/webp"
@@ -35,9 +38,12 @@ def _payload(size: int = PAYLOAD_BYTES) -> bytes:
     return os.urandom(size)
 
 
-def _s3(endpoint: str, **options: object) -> S3Storage:
-    return S3Storage(endpoint_url=endpoint, access_key_id="test", secret_access_key="test",
-                     **options)  # type: ignore[arg-type]
+S3_SERVERS = [pytest.param(name, marks=pytest.mark.services) for name in ("moto", "seaweedfs")]
+
+
+def _s3(server: S3Server, **options: object) -> S3Storage:
+    return S3Storage(endpoint_url=server.endpoint, access_key_id=server.access_key,
+                     secret_access_key=server.secret_key, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -53,18 +59,25 @@ def fs_storage(tmp_path: Path, bucket: str) -> Iterator[FilesystemStorage]:
     storage.close()
 
 
-@pytest.fixture
-def s3_storage(moto_endpoint: str, bucket: str) -> Iterator[S3Storage]:
-    storage = _s3(moto_endpoint)
+def _s3_storage(request: pytest.FixtureRequest, server_name: str, bucket: str) -> S3Storage:
+    storage = _s3(s3_server(request, server_name))
+    request.addfinalizer(storage.close)
     storage.ensure_bucket(bucket)
-    yield storage
-    storage.close()
+    return storage
 
 
-@pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.services)])
-def storage(request: pytest.FixtureRequest) -> ObjectStorage:
-    """Each adapter with a fresh, empty bucket named by the `bucket` fixture."""
-    return request.getfixturevalue("fs_storage" if request.param == "filesystem" else "s3_storage")
+@pytest.fixture(params=S3_SERVERS)
+def s3_storage(request: pytest.FixtureRequest, bucket: str) -> S3Storage:
+    """S3Storage on each S3 server, with a fresh, empty bucket."""
+    return _s3_storage(request, request.param, bucket)
+
+
+@pytest.fixture(params=["filesystem", *S3_SERVERS])
+def storage(request: pytest.FixtureRequest, bucket: str) -> ObjectStorage:
+    """Each adapter (S3 on each server) with a fresh, empty bucket named by `bucket`."""
+    if request.param == "filesystem":
+        return request.getfixturevalue("fs_storage")
+    return _s3_storage(request, request.param, bucket)
 
 
 # --- every adapter -------------------------------------------------------------------------
@@ -253,6 +266,44 @@ def test_upload_stores_the_content_type(s3_storage: S3Storage, bucket: str) -> N
 
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.headers["Content-Type"] == WEBP
+
+
+@pytest.mark.services
+def test_seaweedfs_rejects_requests_signed_with_wrong_keys(seaweedfs: S3Server) -> None:
+    """SeaweedFS really checks SigV4: its S3 contract results prove the adapter signs right."""
+    good = seaweedfs.client()
+    good.list_buckets()
+    wrong_secret = seaweedfs.client(secret_key=seaweedfs.secret_key[::-1] + "x")
+    unknown_key = seaweedfs.client(access_key="test", secret_key="test")
+
+    for client, code in ((wrong_secret, "SignatureDoesNotMatch"),
+                         (unknown_key, "InvalidAccessKeyId")):
+        with pytest.raises(ClientError) as caught:
+            client.list_buckets()
+        assert caught.value.response["Error"]["Code"] == code
+    anonymous = urllib.request.Request(f"{seaweedfs.endpoint}/")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(anonymous, timeout=10)
+    assert refused.value.code == 403
+
+
+@pytest.mark.services
+def test_wrong_storage_keys_raise_unavailable_naming_the_credentials(
+    seaweedfs: S3Server, unique_name: str,
+) -> None:
+    """Rejected keys are the store's (or the operator's) trouble, not the media's: transient,
+    with a hint, and never the secret itself."""
+    wrong = S3Server(seaweedfs.endpoint, seaweedfs.access_key, "wrong-" + seaweedfs.secret_key)
+    storage = _s3(wrong, max_attempts=1)
+
+    with pytest.raises(StorageUnavailableError, match="credentials") as caught:
+        storage.size(unique_name, "uploads/a.jpg")  # a HEAD: the 403 has no body, no code
+
+    assert "403" in str(caught.value)
+    with pytest.raises(StorageUnavailableError, match=r"SignatureDoesNotMatch.*credentials"):
+        storage.read(unique_name, "uploads/a.jpg")
+    assert wrong.secret_key not in str(caught.value)
+    storage.close()
 
 
 def test_unreachable_endpoint_raises_unavailable_without_the_secret() -> None:
