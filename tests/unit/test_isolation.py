@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from media_worker.engines import isolation
+from media_worker.engines.allocator import ARENAS, GLIBC
 from media_worker.engines.isolation import IsolatedEngine
 from media_worker.engines.port import OutputSpec, SourceMedia
 from media_worker.errors import (
@@ -18,7 +21,7 @@ from media_worker.errors import (
     UnsupportedMediaError,
 )
 from media_worker.types import ThumbnailSize
-from tests.unit.isolation_engines import BehaviourEngine
+from tests.unit.isolation_engines import BehaviourEngine, arenas_while_threads_allocate
 
 SIZES = [ThumbnailSize(name="s", width=10, height=10)]
 
@@ -83,37 +86,25 @@ def test_an_unexpected_exception_in_the_decoder_is_a_permanent_decode_error(
     assert isinstance(caught.value, PermanentError)
 
 
-def _child_rss_mb(parent: int) -> list[int]:
-    children = []
-    for task in Path(f"/proc/{parent}/task").iterdir():
-        children += (task / "children").read_text().split()
-    sizes = []
-    for pid in children:
-        status = Path(f"/proc/{pid}/status").read_text()
-        sizes.append(int(status.split("VmRSS:")[1].split()[0]) // 1024)
-    return sizes
+@pytest.mark.skipif(not GLIBC.is_glibc, reason="malloc arenas are glibc's")
+def test_a_decoder_process_keeps_to_two_malloc_arenas(engine: IsolatedEngine,
+                                                       tmp_path: Path) -> None:
+    """Each decoder thread would otherwise get an arena of its own that keeps what it freed
+    (the memory this costs over many jobs: bench/decoder_memory.py)."""
+    assert arenas_while_threads_allocate() > ARENAS  # here, in the unlimited test process
+    result = engine.render(source(tmp_path, "arenas"), SIZES, OutputSpec())
+    assert result.metadata["arenas"] <= ARENAS
 
 
-def test_a_decoder_gives_back_what_its_jobs_freed(corpus: Path) -> None:
-    """HEIC (libheif threads), video (FFmpeg threads) and a progressive 24 MP JPEG, three times
-    over: without arena limits and a trim after each job the decoder kept ~35 MB more every
-    round; its memory must follow the current job, not the history of jobs."""
-    from functools import partial
-
-    from media_worker.engines.factories import local_engine
-
-    files = [corpus / "images/formats/heic/IMG_5195.HEIC",
-             corpus / "images/formats/jpeg/craft-beer.jpg",
-             corpus / "videos/sample.mp4", corpus / "videos/video-1080p-60fps-2s.mp4"]
-    sizes = ThumbnailSize.parse_list("s:150x150,m:480x480,l:1280x1280")
-    engine = IsolatedEngine(partial(local_engine, max_pixels=10**8, max_video_seconds=60),
-                            workers=1, timeout_seconds=60)
-    try:
-        after_round = []
-        for _ in range(3):
-            for path in files:
-                engine.render(SourceMedia(path, "b", path.name), sizes, OutputSpec())
-            after_round.append(max(_child_rss_mb(os.getpid())))
-    finally:
-        engine.close()
-    assert after_round[2] - after_round[0] < 30, f"decoder RSS after each round: {after_round} MB"
+def test_free_memory_goes_back_to_the_system_after_every_job(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Run in this process: the child's task wrapper trims after success and failure alike."""
+    trims: list[str] = []
+    monkeypatch.setattr(isolation.GLIBC, "give_back_free_memory", lambda: trims.append("trim"))
+    monkeypatch.setattr(isolation, "_child_worker", BehaviourEngine())
+    for behaviour in ("ok", "unsupported", "bug"):
+        with contextlib.suppress(UnsupportedMediaError, CorruptMediaError):
+            isolation._call_in_child("render", source(tmp_path, behaviour).path,
+                                     source(tmp_path, behaviour), SIZES, OutputSpec())
+    assert trims == ["trim"] * 3

@@ -14,9 +14,9 @@ from media_worker.engines.port import OutputSpec, RenderedThumbnail
 from media_worker.types import ThumbnailSize
 
 KEEP_NONE = 0  # libvips ForeignKeep.NONE: no EXIF, XMP, IPTC, ICC or other metadata
-# WebP effort 2 rather than libwebp's default 4: 42-56% less CPU per encode for 2-3% more bytes
-# at the same PSNR (docs/performance.md, encoder sweep); the encode is the largest single cost
-# of a job, and effort 0 costs 20-37% more bytes.
+# WebP effort 2 rather than libwebp's default 4: about half the CPU per encode for a few percent
+# more bytes at the same PSNR (docs/performance.md, encoder sweep); the encode is the largest
+# single cost of a job, and effort 0 costs markedly more bytes.
 WEBP_EFFORT = 2
 MIME_TYPES = {
     ThumbnailFormat.WEBP: "image/webp",

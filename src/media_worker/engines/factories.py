@@ -2,7 +2,7 @@
 
 The isolated pool pickles a factory and the child imports it. Pointing at this module, rather
 than at LocalEngine itself, keeps libvips, FFmpeg and Pillow out of the parent process: only
-the decoder children load them (about 60 MB per process saved)."""
+the decoder children load them (what that saves: docs/performance.md, "Memory")."""
 
 from __future__ import annotations
 

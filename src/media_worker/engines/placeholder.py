@@ -4,8 +4,9 @@ BlurHash (the `blurhash` package, MIT, pure Python, widely used by apps that dec
 ThumbHash package on PyPI was tried first and crashes on images with alpha. The hash is
 computed from the smallest thumbnail already encoded, shrunk to at most 16x16: BlurHash keeps
 only 4x3 low-frequency components, which 16x12 pixels carry as well as 32x24 (the strings
-differ in the last digits), and the pure-Python encoder costs 0.7 ms there instead of 2.6 ms
-(the C binding `blurhash-python` is faster still but calls a Pillow API removed in Pillow 14).
+differ in the last digits), and the pure-Python encoder is several times cheaper there
+(docs/performance.md; the C binding `blurhash-python` is faster still but calls a Pillow API
+removed in Pillow 14).
 Transparent pixels are flattened onto white, as BlurHash has no alpha.
 """
 
