@@ -64,5 +64,6 @@ class EngineUnavailableError(TransientError):
     """A remote thumbnail engine could not be reached, timed out or is overloaded."""
 
 
-class JobTimeoutError(TransientError):
-    """The job ran past JOB_TIMEOUT_SECONDS."""
+class JobTimeoutError(LimitExceededError):
+    """Rendering ran past JOB_TIMEOUT_SECONDS: a limit like the others, so permanent (the
+    decoder process was killed; the same bytes would take as long again)."""

@@ -123,3 +123,16 @@ def test_invalid_setting_exits_2_with_one_line(deployment: Deployment) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "THUMBNAIL_SIZES" in result.stderr
+
+
+def test_run_without_the_table_exits_1_with_one_line_naming_it(
+    postgres_url: str, tmp_path: Path,
+) -> None:
+    deployment = Deployment("no-table", {"DATABASE_URL": postgres_url,
+                                         "MEDIA_TABLE": "Upload"}, tmp_path)
+    result = deployment.command("run", "--drain", timeout=60)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert '"Upload" does not exist' in lines[0]
+    assert "media-worker migrate" in lines[0]

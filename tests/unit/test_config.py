@@ -238,3 +238,12 @@ def test_http_connection_pools_grow_with_the_concurrency(
     assert connection_pool_size(load_settings()) == 10
     monkeypatch.setenv("WORKER_CONCURRENCY", "64")
     assert connection_pool_size(load_settings()) == 69
+
+
+def test_the_database_pool_has_a_connection_for_every_job_and_background_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from media_worker.app.adapters import BACKGROUND_DATABASE_USERS, database_pool_size
+
+    monkeypatch.setenv("WORKER_CONCURRENCY", "6")
+    assert database_pool_size(load_settings()) == 6 + BACKGROUND_DATABASE_USERS

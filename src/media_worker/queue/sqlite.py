@@ -24,12 +24,12 @@ from pathlib import Path
 
 from media_worker.errors import QueueUnavailableError
 from media_worker.queue.port import QueueDepth, ReceivedMessage
+from media_worker.sqlite_files import BUSY_TIMEOUT_MS
 
 MAX_WAIT_SECONDS = 20
 MAX_BATCH = 10
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43_200
-BUSY_TIMEOUT_MS = 10_000
 # How often a long poll looks for messages sent by another process (a send in this process
 # wakes it at once).
 POLL_INTERVAL_SECONDS = 0.05

@@ -26,10 +26,10 @@ from media_worker.repository.rows import (
     record_from_row,
     thumbnails_json,
 )
+from media_worker.sqlite_files import BUSY_TIMEOUT_MS
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 T = TypeVar("T")
-BUSY_TIMEOUT_MS = 15_000
 # Fenced like the PostgreSQL adapter: see FENCE there.
 FENCE = (
     "\"id\" = :id AND \"attempts\" = :attempt AND \"status\" IN ('PROCESSING', :target)"

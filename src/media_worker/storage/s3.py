@@ -253,7 +253,7 @@ def _client_config(
         "retries": {"mode": "standard", "total_max_attempts": max(1, max_attempts)},
         "connect_timeout": connect_timeout,
         "read_timeout": read_timeout,
-        "max_pool_connections": max(20, max_pool_connections),
+        "max_pool_connections": max_pool_connections,
         "tcp_keepalive": True,
     }
     # botocore >= 1.36 adds CRC checksums (aws-chunked trailers) to every PUT by default, which

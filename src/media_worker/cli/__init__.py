@@ -1,0 +1,23 @@
+"""The `media-worker` command line: run, migrate, samples (worker), status and stats
+(inspect), enqueue, dlq, retry and backfill (operate)."""
+
+from __future__ import annotations
+
+import sys
+
+# The modules register their commands on import, and --help shows the panels in that order.
+from media_worker.cli import worker
+
+# isort: split
+from media_worker.cli import inspect, operate
+from media_worker.cli.root import app
+
+__all__ = ["app", "inspect", "main", "operate", "worker"]
+
+
+def main() -> None:
+    """Entry point of the `media-worker` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
