@@ -241,15 +241,18 @@ def first_frame_transform(container: Any, stream: Any) -> DisplayTransform:
     """The display transform of the first decodable frame; none when no frame decodes."""
     import av
 
-    for count, packet in enumerate(container.demux(stream)):
-        if count >= FIRST_FRAME_PACKETS:
-            break
-        try:
-            frames = packet.decode()
-        except av.FFmpegError:
-            continue
-        if frames:
-            return display_transform(frames[0])
+    try:
+        for count, packet in enumerate(container.demux(stream)):
+            if count >= FIRST_FRAME_PACKETS:
+                break
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                continue
+            if frames:
+                return display_transform(frames[0])
+    except av.FFmpegError:  # the demuxer gave up (truncated file): what was read stands
+        pass
     return DisplayTransform()
 
 

@@ -7,11 +7,11 @@ neither send bytes to the wrong decoder nor smuggle in a type the worker does no
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from media_worker.engines.svg_root import has_svg_root
 from media_worker.errors import UnsupportedMediaError
 
 HEAD_BYTES = 16 * 1024  # enough for an XML prolog before `<svg` and every container header
@@ -263,45 +263,8 @@ def _audio_frames(head: bytes) -> MediaType | None:
     return _audio("mp3", "audio/mpeg")
 
 
-_SVG_ROOT = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?svg[\s>/]")
-
-
 def _svg(head: bytes) -> MediaType | None:
-    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
-    rest = _skip_xml_prolog(text)
-    if rest is not None and _SVG_ROOT.match(rest):
-        return _image("svg", "image/svg+xml")
-    return None
-
-
-def _skip_xml_prolog(text: str) -> str | None:
-    """The text after the XML declaration, comments, processing instructions and DOCTYPE;
-    None when the prolog does not end inside the sniffed bytes."""
-    rest = text.lstrip()
-    while rest.startswith("<?") or rest.startswith("<!"):
-        if rest.startswith("<!--"):
-            end = rest.find("-->")
-            skip = end + 3
-        elif rest.startswith("<?"):
-            end = rest.find("?>")
-            skip = end + 2
-        else:
-            end = _doctype_end(rest)
-            skip = end + 1
-        if end < 0:
-            return None
-        rest = rest[skip:].lstrip()
-    return rest
-
-
-def _doctype_end(text: str) -> int:
-    """Index of the `>` closing a `<!DOCTYPE …>` (skipping an internal `[ … ]` subset)."""
-    bracket = text.find("[")
-    close = text.find(">")
-    if 0 <= bracket < close:
-        subset_end = text.find("]", bracket)
-        return -1 if subset_end < 0 else text.find(">", subset_end)
-    return close
+    return _image("svg", "image/svg+xml") if has_svg_root(head) else None
 
 
 # --- messages -------------------------------------------------------------------------------
