@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from media_worker.queue.port import MessageQueue, QueueDepth
-from media_worker.repository.port import MediaRepository
+from media_worker.repository.port import MediaAdmin
 from media_worker.types import MediaRecord, MediaStatus, WorkerQueueMessage
 
 Progress = Callable[[Iterable[MediaRecord]], Iterable[MediaRecord]]
@@ -33,7 +33,7 @@ class Stats:
     recent_failures: list[MediaRecord]
 
 
-def gather_stats(repository: MediaRepository, queue: MessageQueue, failures: int = 10) -> Stats:
+def gather_stats(repository: MediaAdmin, queue: MessageQueue, failures: int = 10) -> Stats:
     """Counts by status, queue depth, age of the oldest waiting row, the latest failures."""
     oldest = repository.oldest_created_at(MediaStatus.PENDING)
     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else None
@@ -61,7 +61,7 @@ class Summary:
     skipped: int
 
 
-def retry_failed(repository: MediaRepository, queue: MessageQueue, *,
+def retry_failed(repository: MediaAdmin, queue: MessageQueue, *,
                  since: datetime | None = None, limit: int = 100_000,
                  progress: Progress = _no_progress) -> Summary:
     """Give FAILED rows (failed since `since`) a fresh start: PENDING, attempts 0, a message."""
@@ -75,7 +75,7 @@ def retry_failed(repository: MediaRepository, queue: MessageQueue, *,
     return Summary(done, skipped)
 
 
-def backfill(repository: MediaRepository, queue: MessageQueue, *,
+def backfill(repository: MediaAdmin, queue: MessageQueue, *,
              older_than: timedelta = timedelta(minutes=10), limit: int = 100_000,
              progress: Progress = _no_progress) -> Summary:
     """Send a message for every PENDING row untouched for `older_than` (its message was lost,

@@ -21,7 +21,7 @@ from media_worker.errors import MediaWorkerError
 from media_worker.observability.logging import Logger, short_error
 from media_worker.operations import send_job
 from media_worker.queue.port import MessageQueue
-from media_worker.repository.port import Leadership, MediaRepository
+from media_worker.repository.port import Leadership, MediaAdmin
 from media_worker.types import MediaStatus
 
 LOCK_NAME = "media-worker-reconciler"
@@ -30,7 +30,7 @@ LOCK_NAME = "media-worker-reconciler"
 class Reconciler:
     """Re-sends jobs for stranded rows; `step` is one supervised turn of the sweep."""
 
-    def __init__(self, repository: MediaRepository, queue: MessageQueue, *,
+    def __init__(self, repository: MediaAdmin, queue: MessageQueue, *,
                  stranded_after_seconds: float, max_queue_depth: int, logger: Logger,
                  batch: int = 1000) -> None:
         self._repository = repository

@@ -14,12 +14,12 @@ from media_worker.aws_access import OpenedSession, ServiceAccess, open_session
 from media_worker.config import EngineKind, Settings, SettingsError
 from media_worker.engines.port import ThumbnailEngine
 from media_worker.observability.logging import Logger
-from media_worker.queue.port import MessageQueue
-from media_worker.repository.port import MediaRepository
+from media_worker.queue.port import OperatedQueue
+from media_worker.repository.port import MediaStore
 from media_worker.storage.port import ObjectStorage
 
 
-def build_queue(settings: Settings, logger: Logger | None = None) -> MessageQueue:
+def build_queue(settings: Settings, logger: Logger | None = None) -> OperatedQueue:
     """SQS (or any SQS-compatible server) when SQS_QUEUE_URL is set, else the SQLite queue."""
     if settings.sqs_queue_url:
         from media_worker.queue.sqs import SqsQueue
@@ -99,7 +99,7 @@ def build_storage(settings: Settings, logger: Logger | None = None) -> ObjectSto
     return FilesystemStorage(settings.embedded_storage_path)
 
 
-def build_repository(settings: Settings) -> MediaRepository:
+def build_repository(settings: Settings) -> MediaStore:
     """PostgreSQL for postgresql:// URLs, SQLite for sqlite:/// URLs."""
     if settings.database_kind == "postgresql":
         from media_worker.repository.postgres import PostgresMediaRepository
@@ -178,9 +178,9 @@ def _presigner(settings: Settings) -> Callable[[str, str, int], str] | None:
 class Components:
     """The four adapters of one worker process."""
 
-    queue: MessageQueue
+    queue: OperatedQueue
     storage: ObjectStorage
-    repository: MediaRepository
+    repository: MediaStore
     engine: ThumbnailEngine
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from media_worker.errors import MediaWorkerError
 from media_worker.observability.metrics import WorkerMetrics
 from media_worker.queue.port import MessageQueue
-from media_worker.repository.port import MediaRepository
+from media_worker.repository.port import MediaAdmin
 from media_worker.types import MediaStatus
 
 SAMPLE_INTERVAL_SECONDS = 15.0  # a Prometheus scrape interval: fresher values go unseen
@@ -18,7 +18,7 @@ SAMPLE_INTERVAL_SECONDS = 15.0  # a Prometheus scrape interval: fresher values g
 class QueueGauge:
     """Samples queue depth and the age of the oldest waiting job; run as a supervised loop."""
 
-    def __init__(self, queue: MessageQueue, repository: MediaRepository,
+    def __init__(self, queue: MessageQueue, repository: MediaAdmin,
                  metrics: WorkerMetrics) -> None:
         self._queue = queue
         self._repository = repository

@@ -34,7 +34,8 @@ class QueueDepth:
 
 
 class MessageQueue(Protocol):
-    """A queue of job messages. Methods raise QueueUnavailableError when the queue is down."""
+    """What the worker needs from a queue of job messages. Methods raise
+    QueueUnavailableError when the queue is down."""
 
     @property
     def has_dead_letter(self) -> bool:
@@ -69,6 +70,12 @@ class MessageQueue(Protocol):
         """Release connections."""
         ...
 
+
+
+class DeadLetterAdmin(Protocol):
+    """What operators need beyond the worker's side: looking into the dead-letter queue,
+    moving its messages back, emptying it (`media-worker dlq`)."""
+
     def dead_letters(self, limit: int = 100) -> list[tuple[str, str, str]]:
         """Up to `limit` dead letters as (message id, body, reason), left in place."""
         ...
@@ -80,3 +87,7 @@ class MessageQueue(Protocol):
     def purge_dead_letters(self) -> int:
         """Delete every dead letter; returns how many."""
         ...
+
+
+class OperatedQueue(MessageQueue, DeadLetterAdmin, Protocol):
+    """Both sides, as every adapter provides them."""

@@ -49,22 +49,11 @@ class Leadership(Protocol):
 
 
 class MediaRepository(Protocol):
-    """The `Media` table. Methods raise RepositoryUnavailableError when the database is down."""
-
-    def migrate(self) -> None:
-        """Create the schema if it does not exist (idempotent)."""
-        ...
+    """What a job needs from the `Media` table: the status machine's statements. Methods raise
+    RepositoryUnavailableError when the database is down."""
 
     def verify_schema(self) -> None:
         """Raise SchemaMissingError naming the table when it does not exist (start-up)."""
-        ...
-
-    def try_lead(self, name: str) -> Leadership | None:
-        """Take the cross-replica lock `name`, or None while another process holds it."""
-        ...
-
-    def insert(self, media: NewMedia) -> MediaRecord:
-        """Insert a PENDING row."""
         ...
 
     def get(self, media_id: str) -> MediaRecord | None:
@@ -95,6 +84,28 @@ class MediaRepository(Protocol):
         """PROCESSING → PENDING after a transient failure; False when the claim was lost."""
         ...
 
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class MediaAdmin(Protocol):
+    """What operators and the background companions (reconciler, queue gauge) need from the
+    table: creating it, inserting as the API would, counting, listing, re-queueing, and the
+    cross-replica lock of the sweep."""
+
+    def migrate(self) -> None:
+        """Create the schema if it does not exist (idempotent)."""
+        ...
+
+    def try_lead(self, name: str) -> Leadership | None:
+        """Take the cross-replica lock `name`, or None while another process holds it."""
+        ...
+
+    def insert(self, media: NewMedia) -> MediaRecord:
+        """Insert a PENDING row."""
+        ...
+
     def count_by_status(self) -> dict[MediaStatus, int]:
         """Number of rows per status (every status present, zero included)."""
         ...
@@ -118,6 +129,6 @@ class MediaRepository(Protocol):
         """FAILED → PENDING with attempts reset, for an operator's retry; False if not FAILED."""
         ...
 
-    def close(self) -> None:
-        """Release connections."""
-        ...
+
+class MediaStore(MediaRepository, MediaAdmin, Protocol):
+    """Both sides, as every adapter provides them."""
