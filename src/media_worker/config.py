@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     imagorvideo_signer_type: Literal["sha1", "sha256", "sha512"] = "sha1"
     imagorvideo_signer_truncate: int = Field(0, ge=0)
     imagorvideo_source: Literal["s3", "presigned"] = "s3"
+    # Ask the service's /meta for the original's facts instead of only the local probe.
+    imagorvideo_service_metadata: bool = False
+    # Tries of one request after the first, for 408/429/5xx and timeouts.
+    imagorvideo_retries: int = Field(3, ge=0, le=10)
 
     # --- work and limits ----------------------------------------------------------------
     worker_concurrency: int = Field(default_factory=_cpu_count, ge=1, le=256)

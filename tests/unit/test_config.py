@@ -20,7 +20,9 @@ ALL_VARIABLES = [
     "DECODE_MEMORY_MB", "MAX_ATTEMPTS", "MAX_INPUT_BYTES", "MAX_PIXELS",
     "MAX_VIDEO_SECONDS", "JOB_TIMEOUT_SECONDS", "SHUTDOWN_GRACE_SECONDS", "METRICS_PORT",
     "LOG_FORMAT", "LOG_LEVEL", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS",
-    "AWS_ENDPOINT_URL_S3", "MISSING_ROW_GRACE_SECONDS",
+    "AWS_ENDPOINT_URL_S3", "MISSING_ROW_GRACE_SECONDS", "IMAGORVIDEO_RETRIES",
+    "IMAGORVIDEO_SERVICE_METADATA", "RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS",
+    "RECONCILE_MAX_QUEUE_DEPTH",
 ]
 
 
@@ -247,3 +249,21 @@ def test_the_database_pool_has_a_connection_for_every_job_and_background_user(
 
     monkeypatch.setenv("WORKER_CONCURRENCY", "6")
     assert database_pool_size(load_settings()) == 6 + BACKGROUND_DATABASE_USERS
+
+
+def test_the_imagor_engine_probes_in_decoder_processes_with_the_configured_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from media_worker.app import build_engine
+    from media_worker.engines.imagor.original import IsolatedProbe
+
+    monkeypatch.setenv("THUMBNAIL_ENGINE", "imagorvideo")
+    monkeypatch.setenv("IMAGORVIDEO_SECRET", "a-secret-of-some-length")
+    monkeypatch.setenv("IMAGORVIDEO_RETRIES", "0")
+    engine = build_engine(load_settings())
+    try:
+        assert isinstance(engine._prober, IsolatedProbe)  # type: ignore[attr-defined]
+        retry = engine._client._pool.connection_pool_kw["retries"]  # type: ignore[attr-defined]
+        assert retry.total == 0
+    finally:
+        engine.close()

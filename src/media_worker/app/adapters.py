@@ -133,7 +133,8 @@ def build_engine(settings: Settings) -> ThumbnailEngine:
 def build_imagor_engine(settings: Settings) -> ThumbnailEngine:
     """An imagorvideo / imagor / Thumbor service over HTTP. With IMAGORVIDEO_SOURCE=presigned
     the service loads a short-lived presigned GET URL, signed locally (signing makes no
-    request). Not wrapped in child processes: the work happens in the service."""
+    request). The local probe of the original runs in RENDER_PROCESSES decoder processes (the
+    same isolation as local renders); the rendering happens in the service."""
     from media_worker.engines.imagor import ImagorEngine
     from media_worker.engines.imagor.url import MIN_TRUNCATE
 
@@ -155,7 +156,10 @@ def build_imagor_engine(settings: Settings) -> ThumbnailEngine:
         timeout_seconds=min(IMAGOR_REQUEST_TIMEOUT_CAP_SECONDS, settings.job_timeout_seconds),
         max_pixels=settings.max_pixels,
         max_video_seconds=settings.max_video_seconds,
+        probe_processes=settings.render_workers,
+        service_metadata=settings.imagorvideo_service_metadata,
         pool_size=settings.worker_concurrency,
+        retries=settings.imagorvideo_retries,
     )
 
 

@@ -28,7 +28,7 @@ from pebble import ProcessExpired, ProcessPool
 from media_worker.engines.allocator import GLIBC
 from media_worker.engines.decode_errors import unexpected_error
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
-from media_worker.errors import CorruptMediaError, LimitExceededError, MediaWorkerError
+from media_worker.errors import CorruptMediaError, JobTimeoutError, MediaWorkerError
 from media_worker.types import ThumbnailSize
 
 EngineFactory = Callable[[], ThumbnailEngine]
@@ -84,7 +84,7 @@ class DecoderPool:
         try:
             return future.result()
         except FutureTimeoutError:
-            raise LimitExceededError(
+            raise JobTimeoutError(
                 f"{doing} took longer than {self._timeout:g} s (JOB_TIMEOUT_SECONDS); "
                 "the decoder was stopped"
             ) from None
