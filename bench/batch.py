@@ -11,14 +11,19 @@ and, on two cores, two of those batches at a time. Here:
 - **1c CPU per photo**: the three batches (one per size) over every photo vipsthumbnail can
   read, CPU = `getrusage(CHILDREN)` / photos, against ours in process (bench 1's samples);
   printed beside bench 1's per-file ratio computed the same way (mean per photo).
-- **1c wall on two cores**: the same batches, two at a time (a third starts when one ends),
-  against the worker's IsolatedEngine (two decoders fed by two threads) over the same files.
+- **1c wall on two cores**: the worker's IsolatedEngine (two decoders fed by two threads) over
+  the same files, against two ways of batching, two processes at a time: the three batches
+  (the third runs alone at the end, one core idle), and each size's batch split in two equal
+  shares (six batches: both cores busy to the end, the anchor at its best).
 - **1d the whole pipeline against batch mode**: N photos through `media-worker enqueue` and
   `media-worker run --drain` on moto S3+SQS + PostgreSQL (bench 5's set-up), timed two ways:
   from the first job's receive to the last `READY` (the `ready` events' timestamps less their
   `seconds`), and the worker process' wall time including its start-up and the drain tail;
-  against the batches' wall time on the same N files, run just before and just after the
-  pipeline (the mean is the reference).
+  against the six balanced batches' wall time on the same N files, run just before and just
+  after the pipeline (the mean is the reference). A third row compares with the anchor's CPU
+  / 2 cores, the wall time it would take on two idle cores: on a shared machine the two wall
+  times can be hit by other processes unequally, and the note says how much CPU they took
+  during each.
 
 Every file in a batch is a distinct name (a symbolic link per job), so neither libvips'
 operation cache nor the output names ever let one file stand in for another.
@@ -29,6 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import (
@@ -46,7 +52,9 @@ from bench.common import (
     run_concurrently,
     run_quietly,
     seconds,
+    self_cpu,
 )
+from bench.pipeline import Services, deployment, machine_busy, run_worker
 from media_worker.engines.port import SourceMedia
 
 VIPS_TARGET = Target("<=", 0.8)
@@ -76,21 +84,28 @@ def batch_commands(files: list[Path], outdir: Path, split: int = 1) -> list[list
             for size in reversed(SIZES) for part in range(split)]
 
 
-def best_batches(files: list[Path], outdir: Path) -> dict[str, float]:
-    """Wall seconds of the two ways to batch on `CORES` cores: the three batches (one per
-    size over all files) `CORES` at a time, where the third runs alone at the end; and each
-    size's batch split in `CORES` equal shares, so that every core stays busy to the end."""
-    return {"3 batches": run_batches(batch_commands(files, outdir))[0],
-            f"{3 * CORES} batches": run_batches(batch_commands(files, outdir, CORES))[0]}
+@dataclass(frozen=True)
+class BatchRun:
+    wall: float  # seconds
+    cpu: float  # CPU seconds of the vipsthumbnail processes
+    others: float  # CPU seconds every other process of the machine used meanwhile
 
 
-def run_batches(commands: list[list[str]], parallel: int = CORES) -> tuple[float, float]:
-    """Run `commands`, `parallel` at a time; (wall seconds, CPU seconds of the children)."""
-    cpu = children_cpu()
+def balanced_batches(files: list[Path], outdir: Path) -> BatchRun:
+    """Batch mode at its best on `CORES` cores: each size's batch split in `CORES` equal
+    shares, `CORES` at a time, so every core stays busy to the end (three batches on two
+    cores leave one idle while the third runs; 1c measures both ways)."""
+    return run_batches(batch_commands(files, outdir, CORES))
+
+
+def run_batches(commands: list[list[str]], parallel: int = CORES) -> BatchRun:
+    """Run `commands`, `parallel` at a time."""
+    cpu, busy, own = children_cpu(), machine_busy(), self_cpu()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         list(pool.map(run_quietly, commands))
-    return time.perf_counter() - start, children_cpu() - cpu
+    wall, cpu = time.perf_counter() - start, children_cpu() - cpu
+    return BatchRun(wall, cpu, max(0.0, machine_busy() - busy - cpu - (self_cpu() - own)))
 
 
 class BatchSamples:
@@ -115,11 +130,11 @@ class BatchSamples:
 
     def sample(self) -> None:
         """One repetition: the anchor's batches, then ours over the same files."""
-        wall, cpu = run_batches(batch_commands(self.files, self.outdir))
-        self.wall.setdefault("3 batches", []).append(wall)
-        self.cpu.append(cpu / len(self.files))
-        wall, _ = run_batches(batch_commands(self.files, self.outdir, CORES))
-        self.wall.setdefault(f"{3 * CORES} batches", []).append(wall)
+        whole = run_batches(batch_commands(self.files, self.outdir))
+        self.wall.setdefault("3 batches", []).append(whole.wall)
+        self.cpu.append(whole.cpu / len(self.files))
+        split = run_batches(batch_commands(self.files, self.outdir, CORES))
+        self.wall.setdefault(f"{3 * CORES} batches", []).append(split.wall)
         start = time.perf_counter()
         finished = run_concurrently([self._task(path) for path in self.files], CORES)
         self.ours_wall.append(max(finished) - start)
@@ -161,39 +176,43 @@ class BatchSamples:
 
 
 # --- 1d the pipeline against batch mode -----------------------------------------------------
-def pipeline_vs_batch(inputs: Inputs, report: Report, svc: object, *, jobs: int,
+def pipeline_vs_batch(inputs: Inputs, report: Report, svc: Services, *, jobs: int,
                       concurrencies: tuple[int, ...]) -> None:
     """The whole pipeline on `jobs` photos against vipsthumbnail's batches on the same files."""
-    from bench.pipeline import deployment, run_worker
-
     photos = [photo.path for photo in inputs.photos if photo.path.suffix.lower() != ".heic"]
     files = batch_files(photos, inputs.workdir / "pipeline-batch-in", jobs)
     outdir = inputs.workdir / "pipeline-batch-out"
     for concurrency in concurrencies:
-        before = best_batches(files, outdir)
-        with deployment(svc, inputs.workdir, inputs.worker_env) as deployed:  # type: ignore[arg-type]
-            run = run_worker(deployed, svc, files, concurrency,  # type: ignore[arg-type]
+        before = balanced_batches(files, outdir)
+        with deployment(svc, inputs.workdir, inputs.worker_env) as deployed:
+            run = run_worker(deployed, svc, files, concurrency,
                              inputs.workdir / f"worker-batch-c{concurrency}.log",
                              sample_interval=0.25)
             first_receive = _first_receive(run.ready_times, run.latencies)
-        after = before if inputs.quick else best_batches(files, outdir)
-        means = {mode: (before[mode] + after[mode]) / 2 for mode in before}
-        best = min(means, key=means.__getitem__)
-        anchor = means[best]
+        after = before if inputs.quick else balanced_batches(files, outdir)
+        anchor = (before.wall + after.wall) / 2
+        # The anchor on two otherwise idle cores, perfectly parallel: its CPU / cores.
+        floor = (before.cpu + after.cpu) / 2 / CORES
         if run.outcomes["ready"] != jobs:
             report.note(f"1d c={concurrency}: outcomes {dict(run.outcomes)} of {jobs} jobs")
         busy = max(run.ready_times) - first_receive
         case = (f"{jobs} photos, moto S3+SQS + PostgreSQL, concurrency {concurrency}; "
-                f"anchor: {best}")
+                f"anchor: {3 * CORES} batches, {CORES} at a time")
         report.add(Row("1d pipeline vs vipsthumbnail batch (wall)",
                        f"{case}: first job received → last READY", seconds(busy),
                        seconds(anchor), busy / anchor))
         report.add(Row("1d pipeline vs vipsthumbnail batch (wall)",
                        f"{case}: worker process, start-up and drain tail included",
                        seconds(run.wall), seconds(anchor), run.wall / anchor))
-        modes = "; ".join(f"{mode} {before[mode]:.2f}/{after[mode]:.2f} s"
-                          for mode in before)
+        report.add(Row("1d pipeline vs vipsthumbnail batch (info)",
+                       f"first job → last READY against the anchor's CPU / {CORES} cores "
+                       "(its wall on idle cores, perfectly parallel)", seconds(busy),
+                       seconds(floor), busy / floor))
+        modes = (f"{before.wall:.2f}/{after.wall:.2f} s ({before.cpu:.1f}/{after.cpu:.1f} s "
+                 f"CPU; other processes {before.others:.1f}/{after.others:.1f} s)")
+        others = max(0.0, run.machine_cpu - run.cpu - run.moto_cpu - run.postgres_cpu)
         report.note(f"1d c={concurrency}: vipsthumbnail before/after the pipeline: {modes}; "
+                    f"pipeline: other processes {others:.1f} s CPU; "
                     f"worker start-up to first receive "
                     f"{first_receive - run.started_at:.2f} s, last READY to exit "
                     f"{run.started_at + run.wall - max(run.ready_times):.2f} s; worker "
