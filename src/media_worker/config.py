@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     thumbnail_quality: int = Field(80, ge=1, le=100)
     thumbnail_background: str = Field("ffffff", pattern=r"^#?[0-9A-Fa-f]{6}$")
     thumbnail_key_template: str = "thumbnails/{media_id}/{size}.{ext}"
+    # HDR originals (PQ, HLG) become SDR with this tone curve (BT.2390's EETF by default).
+    tonemap: Literal["bt2390", "hable", "mobius", "clip"] = "bt2390"
+    # `gainmap`: JPEG sizes of an HDR original are Ultra HDR JPEGs (SDR + a gain map).
+    hdr_output: Literal["sdr", "gainmap"] = "sdr"
+    # `keep-p3`: Display P3 originals keep P3 (a compact ICC profile embedded).
+    thumbnail_color: Literal["srgb", "keep-p3"] = "srgb"
+    # `linear`: downscale in linear light (fine bright detail keeps its brightness).
+    resize_light: Literal["gamma", "linear"] = "gamma"
     imagorvideo_url: str = "http://imagorvideo:8080"
     imagorvideo_secret: SecretStr | None = None
     imagorvideo_signer_type: Literal["sha1", "sha256", "sha512"] = "sha1"
@@ -152,7 +160,8 @@ class Settings(BaseSettings):
         return ThumbnailSize.parse_list(value) if isinstance(value, str) else value
 
     @field_validator("log_level", "log_format", "thumbnail_format", "thumbnail_engine",
-                     "imagorvideo_signer_type", "imagorvideo_source", mode="before")
+                     "imagorvideo_signer_type", "imagorvideo_source", "tonemap", "hdr_output",
+                     "thumbnail_color", "resize_light", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -29,7 +29,9 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
     return ProcessorSettings(
         sizes=settings.thumbnail_sizes,
         output=OutputSpec(format=settings.thumbnail_format, quality=settings.thumbnail_quality,
-                          background=settings.background_rgb),
+                          background=settings.background_rgb, tonemap=settings.tonemap,
+                          hdr_output=settings.hdr_output, color=settings.thumbnail_color,
+                          resize_light=settings.resize_light),
         thumbnail_bucket=settings.minio_bucket,
         key_template=settings.thumbnail_key_template,
         max_attempts=settings.max_attempts,

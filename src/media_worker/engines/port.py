@@ -21,6 +21,10 @@ class OutputSpec:
     format: ThumbnailFormat = ThumbnailFormat.WEBP
     quality: int = 80
     background: tuple[int, int, int] = (255, 255, 255)  # behind alpha, for formats without it
+    tonemap: str = "bt2390"  # TONEMAP: the curve that brings PQ/HLG originals to SDR
+    hdr_output: str = "sdr"  # HDR_OUTPUT: `gainmap` writes JPEG sizes of HDR originals as Ultra HDR
+    color: str = "srgb"  # THUMBNAIL_COLOR: `keep-p3` keeps Display P3 originals in P3
+    resize_light: str = "gamma"  # RESIZE_LIGHT: `linear` downscales in linear light
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,65 @@
+"""What a picture's code values mean, and turning an HDR one into SDR pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from media_worker.engines.color.gamut import to_bt709
+from media_worker.engines.color.tonemap import tone_map
+from media_worker.engines.color.transfer import (
+    HLG_NOMINAL_PEAK_NITS,
+    hlg_to_nits,
+    pq_to_nits,
+    srgb_encode,
+)
+
+# Without mastering metadata, PQ content is graded for a 1,000-nit display far more often than
+# for PQ's theoretical 10,000; assuming the latter would darken every thumbnail tenfold.
+DEFAULT_PQ_PEAK_NITS = 1_000.0
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Transfer (`pq`, `hlg`, `sdr`), primaries (`bt2020`, `p3`, `bt709`, or another name),
+    the mastering peak when the file says it, Dolby Vision's configuration and whether a gain
+    map rides along."""
+
+    transfer: str = "sdr"
+    primaries: str = "bt709"
+    matrix: str | None = None
+    peak_nits: float | None = None
+    dolby_vision: dict[str, Any] | None = None
+    gain_map: bool = False
+
+    @property
+    def is_hdr(self) -> bool:
+        return self.transfer in ("pq", "hlg")
+
+    def to_metadata(self) -> dict[str, Any]:
+        """`metadata.hdr` of the row."""
+        return {"transfer": self.transfer, "primaries": self.primaries,
+                "dolbyVision": self.dolby_vision, "gainMap": self.gain_map}
+
+    def source_peak(self) -> float:
+        if self.peak_nits:
+            return self.peak_nits
+        return DEFAULT_PQ_PEAK_NITS if self.transfer == "pq" else HLG_NOMINAL_PEAK_NITS
+
+
+def hdr_to_sdr(code: np.ndarray, signal: Signal, curve: str = "bt2390") -> np.ndarray:
+    """(H, W, 3) code values 0..1 of a PQ or HLG picture → (H, W, 3) uint8 sRGB."""
+    nits = _display_light(code.astype(np.float32, copy=False), signal)
+    primaries = signal.primaries if signal.primaries in ("bt2020", "p3") else "bt709"
+    relative = tone_map(to_bt709(nits, primaries), curve, signal.source_peak())
+    return np.rint(srgb_encode(relative) * 255).astype(np.uint8)
+
+
+def _display_light(code: np.ndarray, signal: Signal) -> np.ndarray:
+    if signal.transfer == "pq":
+        return pq_to_nits(code)
+    if signal.transfer == "hlg":
+        return hlg_to_nits(code, signal.peak_nits or HLG_NOMINAL_PEAK_NITS)
+    raise ValueError(f"not an HDR transfer: {signal.transfer}")
