@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyvips
 
 from media_worker.config import ThumbnailFormat
+from media_worker.engines.color.signal import HdrPicture
 from media_worker.engines.port import OutputSpec, RenderedThumbnail
 from media_worker.types import ThumbnailSize
 
@@ -47,10 +48,12 @@ def render_from_image(
 
 
 def render_sizes(
-    largest: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec
+    largest: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec,
+    hdr: HdrPicture | None = None,
 ) -> list[RenderedThumbnail]:
     """Encode `largest` (already fitted to the box that yields the biggest thumbnail) and derive
-    the other sizes from it. Returns thumbnails in the order of `sizes`."""
+    the other sizes from it. Returns thumbnails in the order of `sizes`. `hdr` is the HDR
+    picture `largest` was tone-mapped from (same size), for HDR_OUTPUT=gainmap."""
     base = to_srgb8(largest).copy_memory()  # decoded once; every size reads this buffer
     return [encode(fit(base, size), size, output) for size in sizes]
 

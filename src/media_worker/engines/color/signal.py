@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from media_worker.engines.color.gamut import to_bt709
-from media_worker.engines.color.tonemap import tone_map
+from media_worker.engines.color.tonemap import SDR_WHITE_NITS, tone_map
 from media_worker.engines.color.transfer import (
     HLG_NOMINAL_PEAK_NITS,
     hlg_to_nits,
@@ -49,12 +49,30 @@ class Signal:
         return DEFAULT_PQ_PEAK_NITS if self.transfer == "pq" else HLG_NOMINAL_PEAK_NITS
 
 
+@dataclass(frozen=True)
+class HdrPicture:
+    """An HDR original at thumbnail size, kept for outputs that carry its range (an Ultra HDR
+    JPEG's gain map): display light in BT.709 primaries where 1.0 is SDR white (100 nits), so
+    highlights run up to `peak`."""
+
+    linear: np.ndarray  # (H, W, 3) float32
+    peak: float
+
+
 def hdr_to_sdr(code: np.ndarray, signal: Signal, curve: str = "bt2390") -> np.ndarray:
     """(H, W, 3) code values 0..1 of a PQ or HLG picture → (H, W, 3) uint8 sRGB."""
+    return hdr_renditions(code, signal, curve)[0]
+
+
+def hdr_renditions(code: np.ndarray, signal: Signal,
+                   curve: str = "bt2390") -> tuple[np.ndarray, HdrPicture]:
+    """The SDR picture (uint8 sRGB, tone-mapped with `curve`) and the HDR one it came from."""
     nits = _display_light(code.astype(np.float32, copy=False), signal)
     primaries = signal.primaries if signal.primaries in ("bt2020", "p3") else "bt709"
-    relative = tone_map(to_bt709(nits, primaries), curve, signal.source_peak())
-    return np.rint(srgb_encode(relative) * 255).astype(np.uint8)
+    bt709 = to_bt709(nits, primaries)
+    relative = tone_map(bt709, curve, signal.source_peak())
+    sdr = np.rint(srgb_encode(relative) * 255).astype(np.uint8)
+    return sdr, HdrPicture(bt709 / SDR_WHITE_NITS, signal.source_peak() / SDR_WHITE_NITS)
 
 
 def _display_light(code: np.ndarray, signal: Signal) -> np.ndarray:
