@@ -7,12 +7,16 @@ of EXIF/XMP/IPTC so no GPS position or camera serial leaves the worker.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyvips
 
 from media_worker.config import ThumbnailFormat
-from media_worker.engines.color.signal import HdrPicture
 from media_worker.engines.port import OutputSpec, RenderedThumbnail
 from media_worker.types import ThumbnailSize
+
+if TYPE_CHECKING:  # numpy loads in a decoder only when an HDR original needs it
+    from media_worker.engines.color.signal import HdrPicture
 
 KEEP_NONE = 0  # libvips ForeignKeep.NONE: no EXIF, XMP, IPTC, ICC or other metadata
 # WebP effort 2 rather than libwebp's default 4: about half the CPU per encode for a few percent
