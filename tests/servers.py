@@ -136,7 +136,7 @@ def server_process(name: str, args: Sequence[str], workdir: Path, *,
                                    stderr=subprocess.STDOUT, env=dict(env or os.environ))
     try:
         yield process
-    except BaseException:
+    except Exception:  # it did not come up (or the code using it failed): show why
         tail = log.read_text(errors="replace")[-2000:]
         sys.stderr.write(f"--- last lines of {log} ---\n{tail}\n")
         raise
