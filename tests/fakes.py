@@ -247,10 +247,12 @@ class FakeEngine:
 
     fail_with: Exception | None = None
     calls: int = 0
+    sources: list[SourceMedia] = field(default_factory=list)
 
     def render(self, source: SourceMedia, sizes: list[ThumbnailSize],
                output: OutputSpec) -> RenderResult:
         self.calls += 1
+        self.sources.append(source)
         if self.fail_with is not None:
             raise self.fail_with
         assert source.path.is_file()

@@ -16,6 +16,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from media_worker.aws_access import ServiceAccess, is_aws_endpoint
+from media_worker.renditions import (
+    PreviewSpec,
+    StoryboardSpec,
+    parse_preview,
+    parse_profiles,
+    parse_storyboard,
+)
 from media_worker.types import ThumbnailSize
 
 DEFAULT_SIZES = "small:150x150,medium:480x480,large:1280x1280"
@@ -87,6 +94,16 @@ class Settings(BaseSettings):
     thumbnail_sizes: Annotated[list[ThumbnailSize], NoDecode] = Field(
         default_factory=lambda: ThumbnailSize.parse_list(DEFAULT_SIZES)
     )
+    # Named size lists a message may pick with `profile` (JSON: name → sizes string).
+    thumbnail_profiles: Annotated[dict[str, list[ThumbnailSize]], NoDecode] = Field(
+        default_factory=dict)
+    # A looping clip of every video (`WxH:SECONDS[:FPS][:webp|mp4]`), and scrubbing sprites
+    # with their WebVTT (`TILEWxTILEH:INTERVAL|auto`); `off` by default.
+    video_preview: Annotated[PreviewSpec | None, NoDecode] = None
+    video_storyboard: Annotated[StoryboardSpec | None, NoDecode] = None
+    # Animated sizes are cut (not failed) past either limit; `frames` says how many were kept.
+    max_animation_frames: int = Field(300, ge=1, le=10_000)
+    max_animation_pixels: int = Field(50_000_000, ge=1)
     thumbnail_format: ThumbnailFormat = ThumbnailFormat.WEBP
     thumbnail_quality: int = Field(80, ge=1, le=100)
     thumbnail_background: str = Field("ffffff", pattern=r"^#?[0-9A-Fa-f]{6}$")
@@ -159,6 +176,21 @@ class Settings(BaseSettings):
     def _parse_sizes(cls, value: object) -> object:
         return ThumbnailSize.parse_list(value) if isinstance(value, str) else value
 
+    @field_validator("thumbnail_profiles", mode="before")
+    @classmethod
+    def _parse_profiles(cls, value: object) -> object:
+        return parse_profiles(value) if isinstance(value, str) else value
+
+    @field_validator("video_preview", mode="before")
+    @classmethod
+    def _parse_preview(cls, value: object) -> object:
+        return parse_preview(value) if isinstance(value, str) else value
+
+    @field_validator("video_storyboard", mode="before")
+    @classmethod
+    def _parse_storyboard(cls, value: object) -> object:
+        return parse_storyboard(value) if isinstance(value, str) else value
+
     @field_validator("log_level", "log_format", "thumbnail_format", "thumbnail_engine",
                      "imagorvideo_signer_type", "imagorvideo_source", "tonemap", "hdr_output",
                      "thumbnail_color", "resize_light", mode="before")
@@ -203,6 +235,26 @@ class Settings(BaseSettings):
                 self.sqs_endpoint = ""
             else:
                 self.sqs_endpoint = LOCALSTACK_ENDPOINT
+        return self
+
+    @model_validator(mode="after")
+    def _imagor_can_express_it(self) -> Settings:
+        """The imagor protocol has no storyboard, clip or per-size animation: say so at
+        start-up instead of failing job after job."""
+        if self.thumbnail_engine is not EngineKind.IMAGORVIDEO:
+            return self
+        animated = [size.name for sizes in (self.thumbnail_sizes,
+                                            *self.thumbnail_profiles.values())
+                    for size in sizes if size.animated]
+        if animated:
+            raise ValueError(f"THUMBNAIL_SIZES/THUMBNAIL_PROFILES: animated sizes "
+                             f"({', '.join(animated)}) need THUMBNAIL_ENGINE=local; the imagor "
+                             "protocol renders one frame per request")
+        for name, value in (("VIDEO_STORYBOARD", self.video_storyboard),
+                            ("VIDEO_PREVIEW", self.video_preview)):
+            if value is not None:
+                raise ValueError(f"{name} needs THUMBNAIL_ENGINE=local; the imagor protocol "
+                                 "has no storyboards or preview clips")
         return self
 
     # --- derived views ------------------------------------------------------------------
@@ -307,8 +359,10 @@ def load_settings(**overrides: object) -> Settings:
 
 def _describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
-    variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a rule across settings: its message names the variables
+        return f"invalid settings: {message}"
+    variable = str(first["loc"][0]).upper()
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more invalid setting{'s' if more > 1 else ''})" if more else ""
     return f"invalid setting {variable}: {message}{suffix}"

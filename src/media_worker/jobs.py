@@ -33,6 +33,7 @@ class InFlightJob:
     stages: dict[str, float] = field(default_factory=dict)  # stage → seconds
     handling_since: float | None = None  # when a worker thread took it up (after any wait)
     returns_in: float | None = None  # seconds the processor hid the message for, if it did
+    request: WorkerQueueMessage | None = None  # the parsed message, once it parsed
     # Held by the heartbeat while it extends, and by the processor for its last word on the
     # message (delete, backoff, dead-letter): an extension can never land after that word.
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from media_worker.observability.logging import Logger, short_error
 from media_worker.observability.metrics import WorkerMetrics
 from media_worker.outcomes import METRIC_OUTCOMES, Outcome, missing_row_delay, until_lease_ends
 from media_worker.queue.port import MessageQueue
+from media_worker.renditions import parse_focus, sizes_for
 from media_worker.repository.port import Claim, MediaRepository
 from media_worker.settlement import Settlement
 from media_worker.storage.port import ObjectStorage
@@ -39,6 +40,7 @@ class ProcessorSettings:
     sizes: list[ThumbnailSize]
     output: OutputSpec
     thumbnail_bucket: str
+    profiles: dict[str, list[ThumbnailSize]] = field(default_factory=dict)
     key_template: str = "thumbnails/{media_id}/{size}.{ext}"
     max_attempts: int = 5
     max_input_bytes: int = 512 * 1024 * 1024
@@ -101,6 +103,7 @@ class MediaProcessor:
             self._settle.dead_letter(job, str(exc), log)
             return Outcome.POISON
         log = log.bind(mediaId=request.media_id, jobId=request.job_id)
+        job.request = request
         try:
             with job.timed("claim"):
                 claim = self._repository.claim(request.media_id, self._settings.lease_seconds)
@@ -143,12 +146,18 @@ class MediaProcessor:
         self, job: InFlightJob, claim: Claim, log: Logger
     ) -> tuple[list[ThumbnailData], dict[str, Any]]:
         record = claim.record
+        request = job.request
+        # A job the settings cannot frame fails before its original is fetched.
+        sizes = sizes_for(request.profile if request else None, self._settings.profiles,
+                          self._settings.sizes)
+        focus = parse_focus(request.focus if request else None)
         with self._scratch_dir() as scratch:
             original = scratch / "original"
             with job.timed("download"):
                 size = self._download(record, original, log)
             with job.timed("render"):
-                result = self._render(SourceMedia(original, record.bucket, record.key))
+                result = self._render(SourceMedia(original, record.bucket, record.key, focus),
+                                      sizes)
             job.kind = str(result.metadata.get("kind") or "unknown")
             log.debug("rendered", stage="render", kind=job.kind,
                       seconds=round(job.stages["render"], 3))
@@ -160,9 +169,9 @@ class MediaProcessor:
             thumbnails = self._upload(record.id, result, log)
         return thumbnails, {**result.metadata, "bytes": size}
 
-    def _render(self, source: SourceMedia) -> RenderResult:
+    def _render(self, source: SourceMedia, sizes: list[ThumbnailSize]) -> RenderResult:
         try:
-            return self._engine.render(source, self._settings.sizes, self._settings.output)
+            return self._engine.render(source, sizes, self._settings.output)
         except MediaWorkerError as exc:
             self._metrics.engine_error(exc)
             raise

@@ -19,6 +19,7 @@ from media_worker.jobs import InFlightJob
 from media_worker.outcomes import Outcome, missing_row_delay, retry_delay
 from media_worker.processor import MediaProcessor, ProcessorSettings
 from media_worker.queue.port import ReceivedMessage
+from media_worker.renditions import Focus
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.types import MediaStatus, ThumbnailSize
 from tests.fakes import (
@@ -305,3 +306,29 @@ def test_claim_taken_over_during_render_uploads_nothing(world: World) -> None:
     assert world.deliver({"mediaId": media_id}) is Outcome.LOST
     assert world.storage.list_keys("media", "thumbnails/") == []
     assert world.queue.deleted == []
+
+
+def test_a_job_picks_its_profiles_sizes() -> None:
+    world = World(profiles={"avatar": ThumbnailSize.parse_list("a64:64x64:cover")})
+    media_id = world.pending()
+    assert world.deliver({"mediaId": media_id, "profile": "avatar"}) is Outcome.READY
+    assert [t.size for t in world.repository.rows[media_id].thumbnails or []] == ["a64"]
+
+
+def test_an_unknown_profile_fails_the_row_before_downloading(world: World) -> None:
+    media_id = world.pending()
+    assert world.deliver({"mediaId": media_id, "profile": "x"}) is Outcome.FAILED
+    assert world.repository.rows[media_id].error == "unknown thumbnail profile 'x'"
+    assert world.engine.calls == 0
+
+
+def test_an_invalid_focus_fails_the_row_naming_focus(world: World) -> None:
+    media_id = world.pending()
+    assert world.deliver({"mediaId": media_id, "focus": {"x": 2, "y": 0}}) is Outcome.FAILED
+    assert "focus" in (world.repository.rows[media_id].error or "")
+
+
+def test_the_focus_reaches_the_engine(world: World) -> None:
+    media_id = world.pending()
+    world.deliver({"mediaId": media_id, "focus": {"x": 0.2, "y": 0.8}})
+    assert world.engine.sources[-1].focus == Focus(0.2, 0.8)

@@ -32,6 +32,7 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
                           background=settings.background_rgb, tonemap=settings.tonemap,
                           hdr_output=settings.hdr_output, color=settings.thumbnail_color,
                           resize_light=settings.resize_light),
+        profiles=settings.thumbnail_profiles,
         thumbnail_bucket=settings.minio_bucket,
         key_template=settings.thumbnail_key_template,
         max_attempts=settings.max_attempts,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from media_worker.config import ThumbnailFormat
+from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
 
 
@@ -29,11 +30,13 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class SourceMedia:
-    """The original: a local copy, and where it lives in object storage (remote engines)."""
+    """The original: a local copy, where it lives in object storage (remote engines), and
+    the point its job wants `cover` crops centred on."""
 
     path: Path
     bucket: str
     key: str
+    focus: Focus | None = None
 
 
 @dataclass(frozen=True)
