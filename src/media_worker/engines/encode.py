@@ -47,7 +47,8 @@ def render_from_image(
 ) -> list[RenderedThumbnail]:
     """Thumbnails of a fully decoded, upright sRGB picture (Pillow decodes, video frames)."""
     box = largest_box(image.width, image.height, sizes)
-    largest = image.thumbnail_image(box.width, height=box.height, size="down")
+    largest = image.thumbnail_image(box.width, height=box.height, size="down",
+                                    linear=output.resize_light == "linear")
     return render_sizes(largest, sizes, output)
 
 
@@ -57,9 +58,18 @@ def render_sizes(
 ) -> list[RenderedThumbnail]:
     """Encode `largest` (already fitted to the box that yields the biggest thumbnail) and derive
     the other sizes from it. Returns thumbnails in the order of `sizes`. `hdr` is the HDR
-    picture `largest` was tone-mapped from (same size), for HDR_OUTPUT=gainmap."""
+    picture `largest` was tone-mapped from (same size): with HDR_OUTPUT=gainmap, each JPEG size
+    becomes an Ultra HDR JPEG whose gain map brings it back to that picture."""
     base = to_srgb8(largest).copy_memory()  # decoded once; every size reads this buffer
-    return [encode(fit(base, size), size, output) for size in sizes]
+    linear = output.resize_light == "linear"
+    stops = None
+    if hdr is not None and output.hdr_output == "gainmap" and any(
+            _format_of(size, output) is ThumbnailFormat.JPEG for size in sizes):
+        from media_worker.engines.color.gainmap import log_gain
+
+        stops = log_gain(hdr, base)
+    return [encode(fit(base, size, linear=linear), size, output, gain_stops=stops)
+            for size in sizes]
 
 
 def to_srgb8(image: pyvips.Image) -> pyvips.Image:
@@ -72,22 +82,34 @@ def to_srgb8(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
-def fit(image: pyvips.Image, size: ThumbnailSize) -> pyvips.Image:
-    """Fit inside the box, aspect kept, never upscaled."""
+def fit(image: pyvips.Image, size: ThumbnailSize, *, linear: bool = False) -> pyvips.Image:
+    """Fit inside the box, aspect kept, never upscaled. `linear` (RESIZE_LIGHT=linear) averages
+    light rather than sRGB code values: libvips goes through scRGB around the resize."""
     if image.width <= size.width and image.height <= size.height:
         return image
-    return image.thumbnail_image(size.width, height=size.height, size="down")
+    return image.thumbnail_image(size.width, height=size.height, size="down", linear=linear)
 
 
-def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec) -> RenderedThumbnail:
-    """Encode one thumbnail in the configured format, metadata stripped."""
-    fmt = ThumbnailFormat(size.format) if size.format else output.format
+def _format_of(size: ThumbnailSize, output: OutputSpec) -> ThumbnailFormat:
+    return ThumbnailFormat(size.format) if size.format else output.format
+
+
+def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec,
+           gain_stops: pyvips.Image | None = None) -> RenderedThumbnail:
+    """Encode one thumbnail in the configured format, metadata stripped. A JPEG given
+    `gain_stops` (HDR over SDR light, see color/gainmap.py) is written as Ultra HDR."""
+    fmt = _format_of(size, output)
     quality = size.quality or output.quality
     if fmt is ThumbnailFormat.JPEG:
         if image.hasalpha():
             background = [float(v) for v in output.background]
             image = image.flatten(background=background[: image.bands - 1])
-        data = image.jpegsave_buffer(Q=quality, keep=KEEP_NONE, optimize_coding=True)
+        if gain_stops is not None and image.bands == 3:
+            from media_worker.engines.color.gainmap import ultra_hdr_jpeg
+
+            data = ultra_hdr_jpeg(image, gain_stops, quality)
+        else:
+            data = image.jpegsave_buffer(Q=quality, keep=KEEP_NONE, optimize_coding=True)
     elif fmt is ThumbnailFormat.AVIF:
         data = image.heifsave_buffer(Q=quality, compression="av1", keep=KEEP_NONE, effort=2)
     elif fmt is ThumbnailFormat.PNG:
