@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Debian tools the tests and benchmarks compare against, installed when missing and we are
 # root with apt-get; otherwise whatever needs them skips, saying what to install.
-#   scripts/ensure-tools.sh          vipsthumbnail (libvips-tools): the fidelity reference
-#   scripts/ensure-tools.sh --bench  also ffmpeg and tjbench (libjpeg-turbo-progs): bench/
+#   scripts/ensure-tools.sh          vipsthumbnail (libvips-tools): the fidelity reference;
+#                                    ffmpeg (with zscale): the HDR video tone-mapping reference
+#   scripts/ensure-tools.sh --bench  also tjbench (libjpeg-turbo-progs): bench/
 set -uo pipefail
-declare -A packages=([vipsthumbnail]=libvips-tools)
+declare -A packages=([vipsthumbnail]=libvips-tools [ffmpeg]=ffmpeg)
 if [ "${1:-}" = "--bench" ]; then
-  packages[ffmpeg]=ffmpeg
   packages[tjbench]=libjpeg-turbo-progs
 fi
 missing=()

@@ -1,4 +1,5 @@
-"""The codec of each video track of an MP4/MOV, read from its box tree.
+"""The codec of each video track of an MP4/MOV, read from its box tree, and the boxes of its
+sample entry (Dolby Vision's `dvcC`/`dvvC`/`dvwC`, `mdcv`, `clli`, `colr`).
 
 PyAV gives a stream FFmpeg has no decoder for no codec context, and with it no codec name or
 tag; only FFmpeg's log names it, and PyAV delivers log lines asynchronously, so they cannot be
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,11 +19,28 @@ from typing import BinaryIO
 # for naming a codec in an error message.
 MAX_MOOV_BYTES = 64 * 1024 * 1024
 _HEADER = 8
+# A VisualSampleEntry's fixed fields before its child boxes (ISO/IEC 14496-12 12.1.3; the same
+# in QuickTime): reserved (6), data_reference_index (2), then 70 bytes of picture fields.
+_VISUAL_ENTRY_FIELDS = 78
+
+
+@dataclass(frozen=True)
+class SampleEntry:
+    """The first sample entry of a video track: its type (`hvc1`, `dvh1`, `av01` …) and the
+    body of each child box by type (the first of each)."""
+
+    type: str
+    boxes: dict[str, bytes]
 
 
 def video_sample_entries(path: Path) -> list[str]:
     """The sample-entry type of every video (`vide`) track, in file order; [] when the file is
     not ISO-BMFF or its index cannot be read."""
+    return [entry.type for entry in video_sample_entry_boxes(path)]
+
+
+def video_sample_entry_boxes(path: Path) -> list[SampleEntry]:
+    """The first sample entry of every video track, in file order, with its child boxes."""
     try:
         with path.open("rb") as stream:
             moov = _find_top_level(stream, b"moov")
@@ -81,7 +100,7 @@ def _child(data: bytes, wanted: bytes) -> bytes | None:
     return next((body for box_type, body in _boxes(data) if box_type == wanted), None)
 
 
-def _video_entry(trak: bytes) -> str | None:
+def _video_entry(trak: bytes) -> SampleEntry | None:
     mdia = _child(trak, b"mdia")
     if mdia is None:
         return None
@@ -93,4 +112,9 @@ def _video_entry(trak: bytes) -> str | None:
     stsd = _child(stbl, b"stsd") if stbl is not None else None
     if stsd is None or len(stsd) < 16:  # version+flags (4), entry_count (4), first entry
         return None
-    return stsd[12:16].decode("latin-1")
+    entry = next(_boxes(stsd[8:]), None)
+    children = {}
+    if entry is not None and len(entry[1]) > _VISUAL_ENTRY_FIELDS:
+        for box_type, body in _boxes(entry[1][_VISUAL_ENTRY_FIELDS:]):
+            children.setdefault(box_type.decode("latin-1"), body)
+    return SampleEntry(stsd[12:16].decode("latin-1"), children)

@@ -4,7 +4,8 @@ A representative frame is not the first one (often black or a fade-in): the deco
 10% of the duration (capped) and skips nearly uniform frames, within a small decoding budget so
 a long GOP or a stream of broken packets cannot make a thumbnail expensive. The display matrix
 of phone videos is applied (rotation and mirroring, as the `ffmpeg` tool does), and non-square
-pixels are stretched to the display aspect.
+pixels are stretched to the display aspect. An HDR frame (PQ, HLG, Dolby Vision) is tone-mapped
+to SDR at thumbnail size (video_hdr.py); an SDR frame takes the 8-bit path below, without numpy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import av
 import pyvips
 
+from media_worker.engines.color.detect_video import detect_video_colour
 from media_worker.engines.decode_errors import decode_error, ffmpeg_message
 from media_worker.engines.display import DisplayTransform, display_transform
 from media_worker.engines.encode import render_from_image
@@ -61,12 +63,22 @@ def render_video(
                 reason = f" ({reader.last_error})" if reader.last_error else ""
                 raise CorruptMediaError(f"cannot decode {media_type.format.upper()}: "
                                         f"no frame could be decoded{reason}")
-            image, transform = _upright_image(frame, facts.sample_aspect)
+            colour = detect_video_colour(container, stream, frame, path)
+            if colour.signal.is_hdr:
+                from media_worker.engines.video_hdr import render_hdr_frame
+
+                thumbnails, (width, height), transform = render_hdr_frame(
+                    frame, facts.sample_aspect, colour, sizes, output)
+            else:
+                image, transform = _upright_image(frame, facts.sample_aspect)
+                width, height = image.width, image.height
+                thumbnails = render_from_image(image, sizes, output)
     except av.FFmpegError as exc:
         raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc), path)) from None
-    metadata = video_metadata(media_type, facts, width=image.width, height=image.height,
+    metadata = video_metadata(media_type, facts, width=width, height=height,
                               transform=transform)
-    return RenderResult(render_from_image(image, sizes, output), metadata)
+    metadata["hdr"] = colour.signal.to_metadata()
+    return RenderResult(thumbnails, metadata)
 
 
 # --- choosing a frame -----------------------------------------------------------------------

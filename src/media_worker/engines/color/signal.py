@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from media_worker.engines.color.gamut import to_bt709
-from media_worker.engines.color.tonemap import SDR_WHITE_NITS, tone_map
-from media_worker.engines.color.transfer import (
-    HLG_NOMINAL_PEAK_NITS,
-    hlg_to_nits,
-    pq_to_nits,
-    srgb_encode,
-)
+if TYPE_CHECKING:  # numpy and the maths load with the first HDR picture: SDR jobs never pay
+    import numpy as np
 
 # Without mastering metadata, PQ content is graded for a 1,000-nit display far more often than
 # for PQ's theoretical 10,000; assuming the latter would darken every thumbnail tenfold.
@@ -44,6 +36,8 @@ class Signal:
                 "dolbyVision": self.dolby_vision, "gainMap": self.gain_map}
 
     def source_peak(self) -> float:
+        from media_worker.engines.color.transfer import HLG_NOMINAL_PEAK_NITS
+
         if self.peak_nits:
             return self.peak_nits
         return DEFAULT_PQ_PEAK_NITS if self.transfer == "pq" else HLG_NOMINAL_PEAK_NITS
@@ -67,6 +61,12 @@ def hdr_to_sdr(code: np.ndarray, signal: Signal, curve: str = "bt2390") -> np.nd
 def hdr_renditions(code: np.ndarray, signal: Signal,
                    curve: str = "bt2390") -> tuple[np.ndarray, HdrPicture]:
     """The SDR picture (uint8 sRGB, tone-mapped with `curve`) and the HDR one it came from."""
+    import numpy as np
+
+    from media_worker.engines.color.gamut import to_bt709
+    from media_worker.engines.color.tonemap import SDR_WHITE_NITS, tone_map
+    from media_worker.engines.color.transfer import srgb_encode
+
     nits = _display_light(code.astype(np.float32, copy=False), signal)
     primaries = signal.primaries if signal.primaries in ("bt2020", "p3") else "bt709"
     bt709 = to_bt709(nits, primaries)
@@ -76,6 +76,8 @@ def hdr_renditions(code: np.ndarray, signal: Signal,
 
 
 def _display_light(code: np.ndarray, signal: Signal) -> np.ndarray:
+    from media_worker.engines.color.transfer import HLG_NOMINAL_PEAK_NITS, hlg_to_nits, pq_to_nits
+
     if signal.transfer == "pq":
         return pq_to_nits(code)
     if signal.transfer == "hlg":
