@@ -1,0 +1,46 @@
+"""Faces, for `smart` crops: OpenCV's frontal-face Haar cascade on a small grey copy.
+
+Why this detector: its model ships inside the `opencv-python-headless` wheel (4.x; 5.0 no
+longer bundles the cascades), so nothing is downloaded at run time, it needs no GPU and no
+deep-learning runtime, and on a copy a few hundred pixels wide it costs milliseconds, once per
+job. It finds upright frontal faces; profiles and tiny faces are left to libvips' attention.
+OpenCV loads only in a decoder that renders a `smart` size.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from media_worker.engines.framing import Box
+
+DETECTION_WIDTH = 480  # a face of 1/20 of the picture is still 24 px wide here
+MIN_FACE_PIXELS = 20  # the cascade's own training window
+CASCADE = "haarcascade_frontalface_alt2.xml"  # fewer false positives than "default"
+SCALE_STEP = 1.1
+NEIGHBOURS = 5
+
+
+@cache
+def _cascade() -> Any:
+    import cv2
+
+    classifier = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
+    if classifier.empty():
+        raise RuntimeError(f"OpenCV's {CASCADE} is missing from its package")
+    return classifier
+
+
+def find_faces(grey: np.ndarray) -> list[Box]:
+    """Faces in an 8-bit grey (H, W) picture, as fractions of it, largest first."""
+    height, width = grey.shape[:2]
+    if min(width, height) < MIN_FACE_PIXELS:
+        return []
+    found = _cascade().detectMultiScale(grey, scaleFactor=SCALE_STEP, minNeighbors=NEIGHBOURS,
+                                        minSize=(MIN_FACE_PIXELS, MIN_FACE_PIXELS))
+    boxes = [Box(x / width, y / height, (x + w) / width, (y + h) / height)
+             for x, y, w, h in (found if len(found) else [])]
+    return sorted(boxes, key=lambda box: (box.right - box.left) * (box.bottom - box.top),
+                  reverse=True)
