@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pyvips
 
 from media_worker.config import ThumbnailFormat
+from media_worker.engines.color.p3 import carries_p3
 from media_worker.engines.port import OutputSpec, RenderedThumbnail
 from media_worker.types import ThumbnailSize
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # numpy loads in a decoder only when an HDR original needs it
     from media_worker.engines.color.signal import HdrPicture
 
 KEEP_NONE = 0  # libvips ForeignKeep.NONE: no EXIF, XMP, IPTC, ICC or other metadata
+KEEP_ICC = 8  # ForeignKeep.ICC only: THUMBNAIL_COLOR=keep-p3 keeps its P3 profile (color/p3.py)
 # WebP effort 2 rather than libwebp's default 4: about half the CPU per encode for a few percent
 # more bytes at the same PSNR (docs/performance.md, encoder sweep); the encode is the largest
 # single cost of a job, and effort 0 costs markedly more bytes.
@@ -100,6 +102,7 @@ def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec,
     `gain_stops` (HDR over SDR light, see color/gainmap.py) is written as Ultra HDR."""
     fmt = _format_of(size, output)
     quality = size.quality or output.quality
+    keep = KEEP_ICC if output.color == "keep-p3" and carries_p3(image) else KEEP_NONE
     if fmt is ThumbnailFormat.JPEG:
         if image.hasalpha():
             background = [float(v) for v in output.background]
@@ -109,12 +112,12 @@ def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec,
 
             data = ultra_hdr_jpeg(image, gain_stops, quality)
         else:
-            data = image.jpegsave_buffer(Q=quality, keep=KEEP_NONE, optimize_coding=True)
+            data = image.jpegsave_buffer(Q=quality, keep=keep, optimize_coding=True)
     elif fmt is ThumbnailFormat.AVIF:
-        data = image.heifsave_buffer(Q=quality, compression="av1", keep=KEEP_NONE, effort=2)
+        data = image.heifsave_buffer(Q=quality, compression="av1", keep=keep, effort=2)
     elif fmt is ThumbnailFormat.PNG:
-        data = image.pngsave_buffer(keep=KEEP_NONE, compression=6)
+        data = image.pngsave_buffer(keep=keep, compression=6)
     else:
-        data = image.webpsave_buffer(Q=quality, keep=KEEP_NONE, effort=WEBP_EFFORT)
+        data = image.webpsave_buffer(Q=quality, keep=keep, effort=WEBP_EFFORT)
     return RenderedThumbnail(size=size, width=image.width, height=image.height,
                              format=fmt.value, mime_type=MIME_TYPES[fmt], data=data)

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pyvips
 from PIL import Image, ImageCms, ImageOps
 
+from media_worker.engines.color.detect_still import detect_still
+from media_worker.engines.color.p3 import ICC_FIELD, p3_profile_bytes
+from media_worker.engines.color.signal import Signal
 from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
 from media_worker.engines.decode_errors import decode_error
-from media_worker.engines.encode import render_from_image, scale_for
+from media_worker.engines.encode import largest_box, render_from_image, render_sizes, scale_for
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.probe import (
     ORIENTATION_SWAPS,
+    ImageHeader,
     check_pixels,
     header_of_pillow,
     image_metadata,
@@ -29,6 +34,7 @@ from media_worker.types import ThumbnailSize
 
 _RGBA_BYTES = 4
 _HEIF_YUV_BYTES = 1.5  # libheif's own 8-bit 4:2:0 planes, beside Pillow's copy
+_HDR_BYTES_PER_PIXEL = 3 * 6  # 16-bit RGB(A): libheif's planes, pillow-heif's, libvips' copy
 
 
 def render_with_pillow(
@@ -39,11 +45,19 @@ def render_with_pillow(
         with open_with_pillow(path, media_type) as opened:
             header = header_of_pillow(opened)
             check_pixels(opened.width, opened.height, max_pixels)
+            signal = detect_still(path, media_type, icc=opened.info.get("icc_profile"),
+                                  gain_map=_has_gain_map(opened))
+            metadata = image_metadata(media_type, header) | {"hdr": signal.to_metadata()}
+            if signal.is_hdr:
+                return _render_hdr(path, opened, header, signal, sizes=sizes, output=output,
+                                   metadata=metadata, budget=budget)
             _shrink_on_load(opened, sizes)
             with admitted(budget, _decode_megabytes(opened)):
                 reduced = _reduce_to_largest(opened, sizes,
                                              swapped=header.orientation in ORIENTATION_SWAPS)
-                pixels, has_alpha = srgb_pixels(ImageOps.exif_transpose(reduced))
+                keep_p3 = output.color == "keep-p3" and signal.primaries == "p3"
+                pixels, has_alpha = srgb_pixels(ImageOps.exif_transpose(reduced),
+                                                keep_p3=keep_p3)
                 del reduced
     except MediaWorkerError:
         raise
@@ -54,9 +68,59 @@ def render_with_pillow(
                                              path)) from None
     image = pyvips.Image.new_from_memory(pixels.tobytes(), pixels.width, pixels.height,
                                          len(pixels.getbands()), "uchar")
-    thumbnails = render_from_image(image.copy(interpretation="srgb"), sizes, output)
-    metadata = image_metadata(media_type, header) | {"hasAlpha": has_alpha}
-    return RenderResult(thumbnails, metadata)
+    image = image.copy(interpretation="srgb")
+    if keep_p3 and pixels.info.get("icc_profile") == p3_profile_bytes():
+        image.set_type(pyvips.GValue.blob_type, ICC_FIELD, p3_profile_bytes())
+    thumbnails = render_from_image(image, sizes, output)
+    return RenderResult(thumbnails, metadata | {"hasAlpha": has_alpha})
+
+
+def _render_hdr(path: Path, opened: Image.Image, header: ImageHeader, signal: Signal, *,
+                sizes: list[ThumbnailSize], output: OutputSpec, metadata: dict[str, Any],
+                budget: DecodeBudget | None) -> RenderResult:
+    """A PQ or HLG still: HEIF decoded by pillow-heif at its full depth (Pillow's own HEIF
+    and AVIF images are 8-bit), reduced and tone-mapped at the largest thumbnail's size."""
+    from media_worker.engines.images.hdr import decode_code_values, tone_mapped
+
+    width, height = header.upright
+    box = largest_box(width, height, sizes)
+    with admitted(budget, _hdr_decode_megabytes(opened)):
+        decoded, bits = _full_depth(path, opened)
+        if header.orientation != 1:
+            decoded = decoded.copy()
+            decoded.set_type(pyvips.GValue.gint_type, "orientation", header.orientation)
+        code, alpha = decode_code_values(decoded, box, bits)
+        del decoded
+    largest, picture = tone_mapped(code, alpha, signal, output)
+    thumbnails = render_sizes(largest, sizes, output, hdr=picture)
+    return RenderResult(thumbnails, metadata | {"hasAlpha": alpha is not None})
+
+
+def _full_depth(path: Path, opened: Image.Image) -> tuple[pyvips.Image, int]:
+    """The primary picture as a libvips image, 16-bit where the file is deeper than 8."""
+    import numpy as np
+
+    if opened.format == "HEIF":
+        from pillow_heif import open_heif
+
+        heif = open_heif(path, convert_hdr_to_8bit=False)
+        return pyvips.Image.new_from_array(np.asarray(heif)), int(heif.info["bit_depth"])
+    rgb = opened.convert("RGBA" if opened.has_transparency_data else "RGB")
+    return pyvips.Image.new_from_array(np.asarray(rgb)), 8
+
+
+def _hdr_decode_megabytes(image: Image.Image) -> int:
+    """16-bit samples three times over: libheif's planes, its interleaved RGB, libvips' copy."""
+    return int(image.width * image.height * _HDR_BYTES_PER_PIXEL / MEGABYTE)
+
+
+def _has_gain_map(image: Image.Image) -> bool:
+    """A gain map the container does not show (HEIF/AVIF items are read by detect_still): a
+    JPEG's Ultra HDR or Apple gain map, seen by Pillow as a second MPF picture."""
+    if image.format not in ("JPEG", "MPO"):
+        return False
+    xmp = image.info.get("xmp") or b""
+    return b"hdrgm:" in xmp or b"HDRGainMap" in xmp or getattr(image, "n_frames", 1) > 1
 
 
 def _decode_megabytes(image: Image.Image) -> int:
@@ -87,20 +151,30 @@ def _reduce_to_largest(image: Image.Image, sizes: list[ThumbnailSize], *,
     return image.reduce(factor)
 
 
-def srgb_pixels(image: Image.Image) -> tuple[Image.Image, bool]:
+def srgb_pixels(image: Image.Image, *, keep_p3: bool = False) -> tuple[Image.Image, bool]:
     """8-bit RGB or RGBA pixels in sRGB, and whether there is an alpha channel.
 
     Pillow decodes but does not colour-manage: an embedded ICC profile (Display P3 from an
-    iPhone, Adobe RGB, CMYK) is converted here, or the thumbnail's colours would be off."""
+    iPhone, Adobe RGB, CMYK) is converted here, or the thumbnail's colours would be off.
+    With `keep_p3` (a P3 original under THUMBNAIL_COLOR=keep-p3) the target is the compact P3
+    profile instead, which the returned picture's `icc_profile` then names."""
     has_alpha = image.has_transparency_data
     target = "RGBA" if has_alpha else "RGB"
     icc = image.info.get("icc_profile")
+    converted_to = None
     if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            if keep_p3:
+                output = ImageCms.ImageCmsProfile(io.BytesIO(p3_profile_bytes()))
+            else:
+                output = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
             mode = "RGBA" if image.mode == "RGBA" else "RGB"
-            image = ImageCms.profileToProfile(image, source, srgb, outputMode=mode)
+            image = ImageCms.profileToProfile(image, source, output, outputMode=mode)
+            converted_to = p3_profile_bytes() if keep_p3 else None
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken or unusual profile: show the pixels as they are
-    return image.convert(target), has_alpha
+    image = image.convert(target)
+    if converted_to is not None:
+        image.info["icc_profile"] = converted_to
+    return image, has_alpha

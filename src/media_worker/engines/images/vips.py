@@ -14,6 +14,9 @@ from typing import Any
 
 import pyvips
 
+from media_worker.engines.color.detect_still import detect_still
+from media_worker.engines.color.p3 import P3_PROFILE
+from media_worker.engines.color.signal import Signal
 from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
 from media_worker.engines.encode import largest_box, render_sizes, scale_for
 from media_worker.engines.port import OutputSpec, RenderResult
@@ -46,27 +49,67 @@ def render_with_vips(
         check_pixels(header.width, header.height, max_pixels)
     width, height = facts.upright
     box = largest_box(width, height, sizes)
+    signal = _signal(path, media_type, header)
+    metadata = image_metadata(media_type, facts) | {"hdr": signal.to_metadata()}
     with admitted(budget, _decode_megabytes(media_type, header)):
-        largest = _decode_fitted(source, media_type, box, width, height,
-                                 managed=_needs_colour_management(header))
-        thumbnails = render_sizes(largest, sizes, output)
+        if signal.is_hdr:
+            from media_worker.engines.images.hdr import decode_code_values, tone_mapped
+
+            code, alpha = decode_code_values(_open(source), box, _bits(header))
+            largest, picture = tone_mapped(code, alpha, signal, output)
+            del code, alpha
+            thumbnails = render_sizes(largest, sizes, output, hdr=picture)
+        else:
+            largest = _decode_fitted(source, media_type, box, width, height,
+                                     profiles=_profiles(signal, header, output))
+            thumbnails = render_sizes(largest, sizes, output)
         del largest  # the decoder's buffers go with it, inside the admission
-    return RenderResult(thumbnails, image_metadata(media_type, facts))
+    return RenderResult(thumbnails, metadata)
+
+
+def _signal(path: Path, media_type: MediaType, header: pyvips.Image) -> Signal:
+    icc = header.get("icc-profile-data") if header.get_typeof("icc-profile-data") else None
+    return detect_still(path, media_type, icc=icc,
+                        gain_map=bool(header.get_typeof("gainmap-data")))
+
+
+def _profiles(signal: Signal, header: pyvips.Image, output: OutputSpec) -> dict[str, str]:
+    """The ICC import/export of the decode: none for an untagged sRGB picture (as before
+    THUMBNAIL_COLOR existed); P3 kept under `keep-p3` (the compact built-in profile that
+    encode.py keeps); a P3 picture that says so only by nclx (AVIF/HEIF, no ICC) converted
+    from P3 rather than shown as sRGB."""
+    keep_p3 = output.color == "keep-p3" and signal.primaries == "p3"
+    tagged = _needs_colour_management(header)
+    if tagged:
+        return {"import_profile": "srgb", "export_profile": P3_PROFILE if keep_p3 else "srgb"}
+    if signal.primaries == "p3":
+        return {"import_profile": P3_PROFILE, "export_profile": P3_PROFILE if keep_p3 else "srgb"}
+    return {}
+
+
+def _open(source: str | bytes) -> pyvips.Image:
+    if isinstance(source, bytes):
+        return pyvips.Image.new_from_buffer(source, "", fail_on="none")
+    return pyvips.Image.new_from_file(source, access="sequential", fail_on="none")
+
+
+def _bits(header: pyvips.Image) -> int:
+    return _header_int(header, "bits-per-sample") or (16 if header.format == "ushort" else 8)
 
 
 def _decode_fitted(source: str | bytes, media_type: MediaType, box: ThumbnailSize,
-                   width: int, height: int, *, managed: bool) -> pyvips.Image:
+                   width: int, height: int, *, profiles: dict[str, str]) -> pyvips.Image:
     """The picture decoded once, upright, in sRGB, fitted to `box` (`width`x`height` upright).
 
-    Colour management only when `managed` (an embedded profile, or CMYK): an untagged picture
-    is sRGB already, and asking libvips to export sRGB anyway costs a full ICC transform
-    (identical pixels; a large share of a photo's time, docs/performance.md). A JPEG is
-    decoded at the smallest DCT scale that still covers the box, then resized: `thumbnail`
-    keeps a 2x margin (a 12 MP photo for a 1280 px box decodes at full size, where 1/2 is
-    enough), and the explicit shrink costs less CPU for the same SSIM."""
+    Colour management only where `profiles` asks (an embedded profile, CMYK, a P3 picture that
+    says so by nclx: `_profiles`): an untagged picture is sRGB already, and asking libvips to
+    export sRGB anyway costs a full ICC transform (identical pixels; a large share of a
+    photo's time, docs/performance.md). A JPEG is decoded at the smallest DCT scale that
+    still covers the box, then resized: `thumbnail` keeps a 2x margin (a 12 MP photo for a
+    1280 px box decodes at full size, where 1/2 is enough), and the explicit shrink costs
+    less CPU for the same SSIM."""
     options: dict[str, Any] = {"height": box.height, "size": "down"}
-    if managed:
-        options |= {"import_profile": "srgb", "export_profile": "srgb"}
+    options |= profiles
     if isinstance(source, bytes):
         return pyvips.Image.thumbnail_buffer(source, box.width, **options)
     shrink = jpeg_shrink(width, height, box) if media_type.format == "jpeg" else 1
