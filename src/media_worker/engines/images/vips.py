@@ -61,7 +61,8 @@ def render_with_vips(
             thumbnails = render_sizes(largest, sizes, output, hdr=picture)
         else:
             largest = _decode_fitted(source, media_type, box, width, height,
-                                     profiles=_profiles(signal, header, output))
+                                     profiles=_profiles(signal, header, output)
+                                     | {"linear": output.resize_light == "linear"})
             thumbnails = render_sizes(largest, sizes, output)
         del largest  # the decoder's buffers go with it, inside the admission
     return RenderResult(thumbnails, metadata)
