@@ -3,6 +3,7 @@ Vision's configuration record says and renders, and that SDR video keeps its old
 
 from __future__ import annotations
 
+import shutil
 import struct
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from media_worker.engines.color.detect_video import (
     VideoColour,
     detect_video_colour,
     dolby_vision_config,
+    dolby_vision_from_rpu,
     parse_dolby_vision_config,
 )
 from media_worker.engines.color.signal import Signal
@@ -88,6 +90,43 @@ def test_dolby_vision_configuration_records(corpus: Path) -> None:
         "version": "1.0", "profile": 5, "level": 6, "rpuPresent": True, "elPresent": False,
         "blPresent": True, "blSignalCompatibilityId": 0}
     assert parse_dolby_vision_config(b"\x01") is None
+
+
+def test_dolby_vision_without_a_record_is_told_by_its_rpu(corpus: Path,
+                                                           tmp_path: Path) -> None:
+    """Matroska keeps the record where PyAV cannot reach it; the frames' RPU still says the
+    profile. The iPhone clip remuxed to MKV by Debian's ffmpeg: profile 8, HLG base."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg not installed (Debian package ffmpeg; scripts/ensure-tools.sh)")
+    mkv = tmp_path / "dv.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(corpus / "videos/dolbyVision-hdr.MOV"),
+                    "-map", "0:v", "-c", "copy", "-strict", "unofficial", str(mkv)],
+                   check=True, timeout=60)
+    colour = first_frame_colour(mkv)
+    assert colour.signal.transfer == "hlg"
+    assert colour.signal.dolby_vision == {"profile": 8, "blSignalCompatibilityId": None,
+                                          "rpuPresent": True, "fromRpu": True}
+    assert not colour.luma_only
+
+
+def rpu_metadata(profile: int, full_range: int, el_resampling: int = 0,
+                 no_residual: int = 1) -> bytes:
+    """An AVDOVIMetadata as FFmpeg lays it out: three offsets, then the RPU header."""
+    header = bytearray(24)
+    header[4], header[10], header[15], header[16] = profile, full_range, el_resampling, \
+        no_residual
+    return struct.pack("=3Q", 24, 48, 64) + bytes(header) + bytes(40)
+
+
+def test_rpu_profiles() -> None:
+    assert dolby_vision_from_rpu(rpu_metadata(0, 1)) == {
+        "profile": 5, "blSignalCompatibilityId": 0, "rpuPresent": True, "fromRpu": True}
+    assert dolby_vision_from_rpu(rpu_metadata(1, 0))["profile"] == 8
+    assert dolby_vision_from_rpu(rpu_metadata(1, 0, 1, 0))["profile"] == 7
+    assert dolby_vision_from_rpu(rpu_metadata(0, 0)) is None  # not a profile we can name
+    assert dolby_vision_from_rpu(b"\x00" * 4) is None
+    assert dolby_vision_from_rpu(None) is None
 
 
 def test_dolby_vision_av1_stays_an_unsupported_codec(engine: LocalEngine,

@@ -1,7 +1,8 @@
 """What a video frame's code values mean: transfer, primaries, matrix and range (FFmpeg's
 stream and frame fields, ITU-T H.273 code points), the mastering peak (content light level or
 mastering display side data, or the MP4 `clli`/`mdcv` boxes), and Dolby Vision's configuration
-record (`dvcC`/`dvvC`/`dvwC` in the MP4/MOV sample entry).
+record (`dvcC`/`dvvC`/`dvwC` in the MP4/MOV sample entry; elsewhere the profile the frame's
+RPU implies).
 
 No numpy here: every video is described, SDR ones too, and an SDR job must not load the colour
 maths it does not need.
@@ -62,16 +63,19 @@ def detect_video_colour(container: Any, stream: Any, frame: Any, path: Path) -> 
     full_range = _field(frame, context, "color_range") == RANGE_FULL
     boxes = path if _is_isobmff(container) else None
     dolby = dolby_vision_config(boxes) if boxes is not None else None
+    if dolby is None:  # Matroska, or an MP4 muxed without the record
+        dolby = dolby_vision_from_rpu(_side_data(frame, "DOVI_METADATA"))
     transfer = {TRANSFER_PQ: "pq", TRANSFER_HLG: "hlg"}.get(trc, "sdr")
     luma_only = False
-    if dolby is not None:
-        compatibility = dolby["blSignalCompatibilityId"]
-        if compatibility in COMPATIBLE_BASE and trc in (0, UNSPECIFIED):
+    # None: no Dolby Vision, or known from the RPU only (the base's own fields say what it is)
+    compatibility = None if dolby is None else dolby["blSignalCompatibilityId"]
+    if compatibility in COMPATIBLE_BASE:
+        if trc in (0, UNSPECIFIED):
             transfer, base_primaries = COMPATIBLE_BASE[compatibility]
             primaries = primaries if primaries in PRIMARIES else _code(base_primaries)
-        elif compatibility not in COMPATIBLE_BASE:
-            transfer, luma_only = "pq", True  # IPTPQc2: its intensity is PQ-coded
-            primaries = 9
+    elif compatibility is not None:
+        transfer, luma_only = "pq", True  # IPTPQc2: its intensity is PQ-coded
+        primaries = 9
     name = PRIMARIES.get(primaries)
     if name is None:  # unspecified: HDR is BT.2020 in practice, SDR BT.709
         name = "bt2020" if transfer != "sdr" else "bt709"
@@ -100,6 +104,29 @@ def parse_dolby_vision_config(body: bytes) -> dict[str, Any] | None:
         "blPresent": bool(packed & 0x1),
         "blSignalCompatibilityId": last >> 4,
     }
+
+
+def dolby_vision_from_rpu(metadata: bytes | None) -> dict[str, Any] | None:
+    """The profile a frame's parsed RPU (FFmpeg's AVDOVIMetadata side data) implies, where
+    no configuration record says: the header (at the offset the struct's first field gives)
+    has vdr_rpu_profile at byte 4, bl_video_full_range_flag at 10,
+    el_spatial_resampling_filter_flag at 15 and disable_residual_flag at 16. RPU profile 0
+    with a full-range base is profile 5 (no compatible base); 1 is profile 7 with a residual
+    enhancement layer, else 8, whose base is told by its own colour fields."""
+    if metadata is None or len(metadata) < 8:
+        return None
+    offset = struct.unpack_from("=Q" if len(metadata) >= 24 else "=I", metadata)[0]
+    if offset + 17 > len(metadata):
+        return None
+    header = metadata[offset:offset + 17]
+    if header[4] == 0 and header[10]:
+        profile, compatibility = 5, 0
+    elif header[4] == 1:
+        profile, compatibility = (7 if header[15] and not header[16] else 8), None
+    else:
+        return None
+    return {"profile": profile, "blSignalCompatibilityId": compatibility, "rpuPresent": True,
+            "fromRpu": True}
 
 
 def dolby_vision_config(path: Path) -> dict[str, Any] | None:
