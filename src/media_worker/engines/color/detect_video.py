@@ -15,18 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from media_worker.engines.color.cicp import MATRICES, PRIMARIES, TRANSFERS
 from media_worker.engines.color.signal import Signal
 from media_worker.engines.isobmff import video_sample_entry_boxes
 
-# ITU-T H.273 code points (FFmpeg's AVColorPrimaries / AVColorTransferCharacteristic /
-# AVColorSpace use the same numbers), named as the stills' metadata.hdr names them.
+# FFmpeg's AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace are ITU-T H.273's
+# code points, named as the stills name them (cicp.py).
 UNSPECIFIED = 2
-PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt601", 6: "bt601", 7: "smpte240m", 8: "film",
-             9: "bt2020", 10: "xyz", 11: "dci-p3", 12: "p3", 22: "ebu3213"}
-TRANSFER_PQ, TRANSFER_HLG = 16, 18
-MATRICES = {0: "identity", 1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m",
-            8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 12: "chroma-nc",
-            13: "chroma-c", 14: "ictcp"}
 MATRIX_BT2020NC = 9
 RANGE_FULL = 2  # AVCOL_RANGE_JPEG; 1 (MPEG) and 0 (unspecified) are limited range
 DOLBY_VISION_BOXES = ("dvcC", "dvvC", "dvwC")
@@ -65,18 +60,19 @@ def detect_video_colour(container: Any, stream: Any, frame: Any, path: Path) -> 
     dolby = dolby_vision_config(boxes) if boxes is not None else None
     if dolby is None:  # Matroska, or an MP4 muxed without the record
         dolby = dolby_vision_from_rpu(_side_data(frame, "DOVI_METADATA"))
-    transfer = {TRANSFER_PQ: "pq", TRANSFER_HLG: "hlg"}.get(trc, "sdr")
+    transfer = TRANSFERS.get(trc, "sdr")
     luma_only = False
     # None: no Dolby Vision, or known from the RPU only (the base's own fields say what it is)
     compatibility = None if dolby is None else dolby["blSignalCompatibilityId"]
     if compatibility in COMPATIBLE_BASE:
         if trc in (0, UNSPECIFIED):
             transfer, base_primaries = COMPATIBLE_BASE[compatibility]
-            primaries = primaries if primaries in PRIMARIES else _code(base_primaries)
+            if primaries in (0, UNSPECIFIED):
+                primaries = _code(base_primaries)
     elif compatibility is not None:
         transfer, luma_only = "pq", True  # IPTPQc2: its intensity is PQ-coded
         primaries = 9
-    name = PRIMARIES.get(primaries)
+    name = PRIMARIES.get(primaries, "other") if primaries not in (0, UNSPECIFIED) else None
     if name is None:  # unspecified: HDR is BT.2020 in practice, SDR BT.709
         name = "bt2020" if transfer != "sdr" else "bt709"
     if matrix not in MATRICES:
