@@ -158,3 +158,15 @@ def test_a_corpus_pq_avif_round_trips(corpus: Path) -> None:
     off = stops_off(shown, hdr.linear)
     assert float(np.median(off)) < 0.05
     assert float(off.mean()) < 0.1
+
+
+def test_nothing_of_the_originals_metadata_leaves_in_an_ultra_hdr_jpeg(corpus: Path) -> None:
+    photo = pyvips.Image.new_from_file(str(corpus / "images/camera/iphone_hdr_YES.jpg"))
+    assert photo.get_typeof("exif-data")  # camera, GPS position
+    sdr = photo.thumbnail_image(320).copy_memory()
+    stops = pyvips.Image.new_from_array(np.ones((sdr.height, sdr.width), dtype=np.float32))
+    data = gainmap.ultra_hdr_jpeg(sdr, stops, 80)
+    assert b"Apple" not in data
+    assert b"iPhone" not in data
+    fields = pyvips.Image.jpegload_buffer(data).get_fields()
+    assert not [name for name in fields if "GPS" in name or name.endswith("-Make")]
