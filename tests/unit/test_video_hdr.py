@@ -136,6 +136,17 @@ def test_dolby_vision_av1_stays_an_unsupported_codec(engine: LocalEngine,
         render(engine, path)
 
 
+def test_hdr_video_as_ultra_hdr_jpeg(engine: LocalEngine, corpus: Path) -> None:
+    """HDR_OUTPUT=gainmap: the rotated iPhone clip's JPEGs carry a gain map turned with them."""
+    output = OutputSpec(ThumbnailFormat.JPEG, 85, hdr_output="gainmap")
+    result = render(engine, corpus / "videos/dolbyVision-hdr.MOV", output)
+    for thumbnail in result.thumbnails:
+        image = pyvips.Image.uhdrload_buffer(thumbnail.data)
+        assert (image.width, image.height) == (thumbnail.width, thumbnail.height)
+        gain_map = pyvips.Image.new_from_buffer(image.get("gainmap-data"), "")
+        assert gain_map.height > gain_map.width  # portrait, like the picture
+
+
 # --- the peak -------------------------------------------------------------------------------
 def hevc_clip(path: Path, x265_params: str = "", *, width: int = 256, height: int = 144,
               frames: int = 6) -> Path:
