@@ -487,3 +487,14 @@ def test_keep_p3_leaves_every_other_original_as_srgb(engine: LocalEngine, corpus
     assert kept.thumbnails[0].data == plain.thumbnails[0].data
     assert not pyvips.Image.new_from_buffer(kept.thumbnails[0].data, "").get_typeof(
         "icc-profile-data")
+
+
+@pytest.mark.parametrize("name", ["images/hdr/apple_gainmap_new.jpg", "images/camera/ultraHDR.jpg"])
+def test_pillow_path_sees_jpeg_gain_maps_too(corpus: Path, name: str) -> None:
+    """Pillow decodes JPEGs libvips gives up on; the gain map is still seen there (Ultra HDR's
+    XMP on the primary, Apple's on the second MPF picture) and the base stays SDR."""
+    path = corpus / name
+    result = pillow_path.render_with_pillow(path, sniff(path), [MEDIUM], OutputSpec(),
+                                            max_pixels=100_000_000, budget=None)
+    assert result.metadata["hdr"]["gainMap"] is True
+    assert result.metadata["hdr"]["transfer"] == "sdr"

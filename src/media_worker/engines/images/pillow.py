@@ -119,8 +119,19 @@ def _has_gain_map(image: Image.Image) -> bool:
     JPEG's Ultra HDR or Apple gain map, seen by Pillow as a second MPF picture."""
     if image.format not in ("JPEG", "MPO"):
         return False
-    xmp = image.info.get("xmp") or b""
-    return b"hdrgm:" in xmp or b"HDRGainMap" in xmp or getattr(image, "n_frames", 1) > 1
+    if _names_gain_map(image.info.get("xmp")):  # Ultra HDR: hdrgm:Version on the primary
+        return True
+    if image.format != "MPO" or getattr(image, "n_frames", 1) < 2:
+        return False
+    try:  # Apple: the second picture's XMP is HDRGainMap's (a stereo MPO's is not)
+        image.seek(1)
+        return _names_gain_map(image.info.get("xmp"))
+    finally:
+        image.seek(0)
+
+
+def _names_gain_map(xmp: bytes | None) -> bool:
+    return bool(xmp) and (b"hdrgm:" in xmp or b"HDRGainMap" in xmp)  # type: ignore[operator]
 
 
 def _decode_megabytes(image: Image.Image) -> int:
