@@ -9,10 +9,11 @@
   There is no engine switch to turn tone mapping off, so the ratio is the stage over the job
   without it (job − stage when the engine tone-maps, the job itself when it does not yet:
   then the row says so). Target ≤ 1.15×.
-- **9b gain map**: every size written as JPEG Q80 from the same SDR thumbnail and HDR picture,
-  `HDR_OUTPUT=gainmap` against `sdr` (`render_sizes`, the encode stage), and the job with it
-  (the job's JPEG CPU plus the encode stage's difference, or the engine's own jobs when its
-  still path passes the HDR picture on). Target ≤ 1.3×.
+- **9b gain map**, on the 1080p HDR10 video (the smaller job, so the harder case for the
+  gain map's fixed cost): every size written as JPEG Q80 from the same SDR thumbnail and HDR
+  picture, `HDR_OUTPUT=gainmap` against `sdr` (`render_sizes`, the encode stage, info), and
+  the engine's jobs with each (or the JPEG job plus the encode stage's difference where the
+  engine does not pass the HDR picture on). Target ≤ 1.3× for the job.
 - **9c RESIZE_LIGHT**: `linear` against `gamma`, engine jobs on corpus photos (info).
 - **9d SDR jobs unchanged**: the same SDR photos and an SDR video rendered by this tree and by
   a `git worktree` of the commit before the HDR work, each in its own process (interleaved:
@@ -85,7 +86,9 @@ def hdr_bench(inputs: Inputs, reps: int, report: Report) -> None:
     cases.append(("HLG HEVC 1080p (phone)", hlg, Signal(transfer="hlg", primaries="bt2020")))
     for name, path, signal in cases:
         _tonemap_row(report, name, path, signal, STILL_REPS if path == still else reps)
-    _gainmap_rows(report, still, Signal(transfer="pq", primaries="p3"), reps)
+    # The smaller HDR job is the harder case for a fixed encode-stage cost: the 1080p video.
+    name, path, signal = cases[1] if hdr10 is not None else cases[0]
+    _gainmap_rows(report, name, path, signal, reps if path != still else STILL_REPS)
     _resize_light_rows(inputs, report, reps)
     _sdr_unchanged_rows(inputs, report, reps)
 
@@ -157,14 +160,13 @@ def _hdr10_1080p(inputs: Inputs) -> Path | None:
 
 
 # --- 9b ------------------------------------------------------------------------------------
-def _gainmap_rows(report: Report, path: Path, signal: Signal, reps: int) -> None:
+def _gainmap_rows(report: Report, name: str, path: Path, signal: Signal, reps: int) -> None:
     source = SourceMedia(path, "bench", path.name)
-    result = engine().render(source, SIZES, JPEG_Q80)
+    result = engine().render(source, SIZES, GAINMAP_Q80)  # warm-up; does the engine map?
+    engine_maps = b"urn:iso:std:iso:ts:21496" in result.thumbnails[-1].data
     code = _code_values(path, result)
     sdr, hdr = hdr_renditions(code, signal)
     largest = pyvips.Image.new_from_array(sdr, interpretation="srgb")
-    engine_maps = b"urn:iso:std:iso:ts:21496" in engine().render(
-        source, SIZES, GAINMAP_Q80).thumbnails[-1].data
 
     def encodes(output: OutputSpec, picture: HdrPicture) -> Callable[[], object]:
         return lambda: render_sizes(largest, SIZES, output, hdr=picture)
@@ -186,7 +188,7 @@ def _gainmap_rows(report: Report, path: Path, signal: Signal, reps: int) -> None
         job, how = median(job_mapped), "the engine's gainmap jobs"
     else:
         job, how = sdr_job + encode_map - encode_sdr, "the JPEG job + the encode difference"
-    report.add(Row("9b gainmap output (CPU/job)", f"PQ AVIF 20 MP, JPEG Q80 ({how})",
+    report.add(Row("9b gainmap output (CPU/job)", f"{name}, JPEG Q80 ({how})",
                    f"{seconds(job)} gainmap", f"{seconds(sdr_job)} sdr", job / sdr_job,
                    GAINMAP_TARGET))
     sizes = [len(t.data) for t in render_sizes(largest, SIZES, GAINMAP_Q80, hdr=hdr)]
