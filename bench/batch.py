@@ -208,6 +208,12 @@ def pipeline_vs_batch(inputs: Inputs, report: Report, svc: Services, *, jobs: in
                        f"first job → last READY against the anchor's CPU / {CORES} cores "
                        "(its wall on idle cores, perfectly parallel)", seconds(busy),
                        seconds(floor), busy / floor))
+        pipeline_cpu = run.cpu + run.moto_cpu + run.postgres_cpu
+        report.add(Row("1d pipeline vs vipsthumbnail batch (CPU, info)",
+                       f"{jobs} photos: worker + moto + PostgreSQL against the batches' CPU "
+                       "(what load from other processes cannot move)",
+                       f"{pipeline_cpu:.1f} s", f"{(before.cpu + after.cpu) / 2:.1f} s",
+                       pipeline_cpu / ((before.cpu + after.cpu) / 2)))
         modes = (f"{before.wall:.2f}/{after.wall:.2f} s ({before.cpu:.1f}/{after.cpu:.1f} s "
                  f"CPU; other processes {before.others:.1f}/{after.others:.1f} s)")
         others = max(0.0, run.machine_cpu - run.cpu - run.moto_cpu - run.postgres_cpu)

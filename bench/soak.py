@@ -1,6 +1,6 @@
 """The soak: many mixed corpus jobs through a fleet of real workers, one SIGKILLed every 30 s.
 
-    .venv/bin/python -m bench.soak                # 5,000 jobs (about 20 minutes here)
+    .venv/bin/python -m bench.soak                # 5,000 jobs (about 13 minutes here)
     .venv/bin/python -m bench.soak --jobs 300     # a 2-3 minute check
     .venv/bin/python -m bench.run --only soak [--soak-jobs N]
 
@@ -80,6 +80,7 @@ FAST_MALFORMED = ("images/malformed/truncated.jpg", "images/malformed/corrupt-he
 RSS_GROWTH_TARGET = Target("<=", 0.10)
 FINAL = ("READY", "FAILED")
 MAX_CRASHES = 10
+ORPHAN_LIMIT = 120.0  # seconds a killed worker's decoder may go on before the soak ends it
 SNAPSHOT_VARIABLE = "MEDIA_WORKER_SOAK_SNAPSHOT"  # "<commit> <directory>" once re-executed
 
 
@@ -129,7 +130,10 @@ class Kill:
     pid: int
     processing: int  # rows PROCESSING fleet-wide at the last sample before the kill
     children: list[int]
-    orphans_after_5s: int = -1
+    orphans_after_5s: int = -1  # its decoder processes still running 5 s after the kill
+    last_orphan_exit: float = 0.0  # seconds after the kill when the last of them ended
+    orphans_ended_by_soak: int = 0  # still running ORPHAN_LIMIT s after the kill: ended here
+    watching: list[int] = field(default_factory=list)
 
 
 def rss_of(pid: int) -> int:
@@ -314,6 +318,7 @@ class Soak:
         drain_end = time.monotonic() + drain
         while done_at is None and time.monotonic() < drain_end:
             self._restart_exited()
+            self._check_orphans()
             sample = self._sample()
             if sample.counts["READY"] + sample.counts["FAILED"] >= len(self.sent):
                 done_at = sample.at
@@ -333,20 +338,28 @@ class Soak:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         self.kills.append(Kill(time.monotonic(), process.pid, sample.counts["PROCESSING"],
-                               children))
+                               children, watching=list(children)))
         self._start(slot)
 
     def _check_orphans(self, *, final: bool = False) -> None:
-        """Decoder processes of a killed worker still running 5 s after the kill: counted,
-        then ended (by their pid) so that they do not weigh on the rest of the run."""
+        """The processes a killed worker left (decoders, the multiprocessing helper): how
+        many still run 5 s after the kill, when the last one ends; one still running
+        ORPHAN_LIMIT s after the kill (or at the end of the run) is ended here by its pid."""
         for kill in self.kills:
-            if kill.orphans_after_5s >= 0 or (time.monotonic() - kill.at < 5 and not final):
+            if not kill.watching:
                 continue
-            survivors = [pid for pid in kill.children if alive(pid)]
-            kill.orphans_after_5s = len(survivors)
-            for pid in survivors:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            age = time.monotonic() - kill.at
+            kill.watching = [pid for pid in kill.watching if alive(pid)]
+            if kill.orphans_after_5s < 0 and (age >= 5 or final):
+                kill.orphans_after_5s = len(kill.watching)
+            if not kill.watching:
+                kill.last_orphan_exit = age
+            elif age >= ORPHAN_LIMIT or final:
+                for pid in kill.watching:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                kill.orphans_ended_by_soak = len(kill.watching)
+                kill.last_orphan_exit, kill.watching = age, []
 
     def _restart_exited(self) -> None:
         """A worker that exited by itself (a crash) is noted and started again; a fleet
@@ -487,7 +500,8 @@ def summarise(soak: Soak, result: dict, report: Report) -> list[str]:
     ready = [e for e in events if e.get("event") == "ready"]
     tp = throughput(soak.samples, soak.t0, soak.done_at)
     minutes = tp["minutes"]
-    orphans = [k.orphans_after_5s for k in soak.kills]
+    orphans = [max(0, k.orphans_after_5s) for k in soak.kills]
+    lingering = [k.last_orphan_exit for k in soak.kills if k.orphans_after_5s > 0]
     lines.append(f"jobs sent {result['sent']} ({len(soak.good)} READY-expected files, "
                  f"{len(soak.bad)} malformed at {o.malformed_share:.0%}); final statuses "
                  f"{dict(result['statuses'])}; rows missing {result['missing rows']}")
@@ -510,8 +524,11 @@ def summarise(soak: Soak, result: dict, report: Report) -> list[str]:
     lines.append(f"SIGKILLs: {len(soak.kills)} (every {o.kill_every:g} s, slot 0); rows "
                  f"PROCESSING fleet-wide at the kills: median "
                  f"{median(k.processing for k in soak.kills) if soak.kills else 0:.0f}; "
-                 f"decoder processes still alive 5 s after their worker's SIGKILL: "
-                 f"{sum(x for x in orphans if x > 0)} over {len(orphans)} kills")
+                 f"processes a killed worker left still running 5 s after the kill: "
+                 f"{sum(orphans)} after {sum(1 for x in orphans if x)} of {len(orphans)} kills"
+                 + (f" (the last of them ended {', '.join(f'{x:.0f}' for x in lingering)} s "
+                    f"after the kill; ended by the soak at {ORPHAN_LIMIT:.0f} s: "
+                    f"{sum(k.orphans_ended_by_soak for k in soak.kills)})" if lingering else ""))
     unexpected = result["unexpected failures"]
     lines.append(f"READY-expected files that ended FAILED: {sum(unexpected.values())}"
                  + "".join(f"\n    {n}× {name}: {error}"
