@@ -94,3 +94,39 @@ def test_a_pq_grey_at_sdr_white_stays_near_white_and_black_stays_black() -> None
     signal = Signal("pq", "bt2020")
     assert 200 <= int(hdr_to_sdr(grey, signal)[0, 0, 0]) <= 255
     assert int(hdr_to_sdr(black, signal).max()) == 0
+
+
+@pytest.mark.parametrize("transfer", ["pq", "hlg"])
+@pytest.mark.parametrize("curve", CURVES)
+def test_the_tabulated_path_matches_the_exact_curves(transfer: str, curve: str) -> None:
+    """hdr_renditions uses lookup tables; the exact functions give the same picture."""
+    from media_worker.engines.color.signal import hdr_renditions
+
+    signal = Signal(transfer, "bt2020")
+    top = float(nits_to_pq(np.float32(signal.source_peak()))) if transfer == "pq" else 1.0
+    code = (np.random.default_rng(3).random((64, 64, 3)) * top).astype(np.float32)
+    sdr, hdr = hdr_renditions(code, signal, curve)
+    nits = pq_to_nits(code) if transfer == "pq" else hlg_to_nits(code)
+    linear = to_bt709(nits, "bt2020")
+    exact = np.rint(srgb_encode(tone_map(linear, curve, signal.source_peak())) * 255)
+    # Above the peak the exact curves clip channel by channel, the tables keep the hue.
+    within = linear.max(axis=-1) <= signal.source_peak()
+    difference = np.abs(sdr.astype(int) - exact.astype(int))[within]
+    assert within.mean() > 0.5
+    assert difference.max() <= 1
+    assert difference.mean() < 0.05
+    relative_error = np.abs(hdr.linear - linear / SDR_WHITE_NITS) / np.maximum(
+        linear / SDR_WHITE_NITS, 1e-2)
+    assert np.percentile(relative_error, 99) < 2e-3  # 16-bit codes; worst near black
+
+
+def test_light_above_the_peak_lands_on_sdr_white_keeping_its_hue() -> None:
+    from media_worker.engines.color.signal import hdr_renditions
+
+    orange = np.array([[[4000.0, 2000.0, 500.0]]], dtype=np.float32)
+    code = nits_to_pq(orange).astype(np.float32)
+    sdr, _ = hdr_renditions(code, Signal("pq", "bt709", peak_nits=1000.0))
+    red, green, blue = (int(v) for v in sdr[0, 0])
+    assert red == 255
+    assert 150 < green < 230  # half the light of red, in sRGB
+    assert blue < green

@@ -60,26 +60,32 @@ def hdr_to_sdr(code: np.ndarray, signal: Signal, curve: str = "bt2390") -> np.nd
 
 def hdr_renditions(code: np.ndarray, signal: Signal,
                    curve: str = "bt2390") -> tuple[np.ndarray, HdrPicture]:
-    """The SDR picture (uint8 sRGB, tone-mapped with `curve`) and the HDR one it came from."""
+    """The SDR picture (uint8 sRGB, tone-mapped with `curve`) and the HDR one it came from.
+
+    Every per-pixel curve is a table lookup (lut.py); the exact curves build the tables."""
     import numpy as np
 
     from media_worker.engines.color.gamut import to_bt709
-    from media_worker.engines.color.tonemap import SDR_WHITE_NITS, tone_map
-    from media_worker.engines.color.transfer import srgb_encode
+    from media_worker.engines.color.lut import to_srgb8, tone_ratio
+    from media_worker.engines.color.tonemap import SDR_WHITE_NITS, brightest_channel
 
-    nits = _display_light(code.astype(np.float32, copy=False), signal)
+    peak = signal.source_peak()
     primaries = signal.primaries if signal.primaries in ("bt2020", "p3") else "bt709"
-    bt709 = to_bt709(nits, primaries)
-    relative = tone_map(bt709, curve, signal.source_peak())
-    sdr = np.rint(srgb_encode(relative) * 255).astype(np.uint8)
-    return sdr, HdrPicture(bt709 / SDR_WHITE_NITS, signal.source_peak() / SDR_WHITE_NITS)
+    bt709 = to_bt709(_display_light(code, signal), primaries)
+    ratio = tone_ratio(brightest_channel(bt709), curve, peak)[..., None]
+    relative = bt709 * ratio
+    sdr = to_srgb8(relative)
+    bt709 *= np.float32(1 / SDR_WHITE_NITS)
+    return sdr, HdrPicture(bt709, peak / SDR_WHITE_NITS)
 
 
 def _display_light(code: np.ndarray, signal: Signal) -> np.ndarray:
-    from media_worker.engines.color.transfer import HLG_NOMINAL_PEAK_NITS, hlg_to_nits, pq_to_nits
+    from media_worker.engines.color.lut import code_index, hlg_scene_table, pq_table
+    from media_worker.engines.color.transfer import HLG_NOMINAL_PEAK_NITS, hlg_ootf
 
     if signal.transfer == "pq":
-        return pq_to_nits(code)
+        return pq_table()[code_index(code)]
     if signal.transfer == "hlg":
-        return hlg_to_nits(code, signal.peak_nits or HLG_NOMINAL_PEAK_NITS)
+        return hlg_ootf(hlg_scene_table()[code_index(code)],
+                        signal.peak_nits or HLG_NOMINAL_PEAK_NITS)
     raise ValueError(f"not an HDR transfer: {signal.transfer}")

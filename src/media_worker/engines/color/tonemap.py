@@ -22,12 +22,21 @@ CURVES = ("bt2390", "hable", "mobius", "clip")
 
 def tone_map(linear_nits: np.ndarray, curve: str, source_peak_nits: float) -> np.ndarray:
     """(..., 3) display light in nits → (..., 3) relative light 0..1 of an SDR display."""
-    # Two element-wise maxima: numpy's max(axis=-1) over three channels is a strided reduction
-    # per pixel, ~10x slower (35 ms of a 1 MP thumbnail's tone mapping; bench/hdr.py).
-    r, g, b = linear_nits[..., 0], linear_nits[..., 1], linear_nits[..., 2]
-    brightest = np.maximum(np.maximum(np.maximum(r, g), b), 1e-6)[..., None]
-    mapped = _CURVES[curve](brightest, max(source_peak_nits, SDR_WHITE_NITS))
+    brightest = np.maximum(brightest_channel(linear_nits), 1e-6)[..., None]
+    mapped = tone_map_brightest(brightest, curve, source_peak_nits)
     return np.clip(linear_nits * (mapped / brightest), 0.0, 1.0)
+
+
+def tone_map_brightest(brightest: np.ndarray, curve: str, source_peak_nits: float
+                       ) -> np.ndarray:
+    """The curve itself: a pixel's brightest channel in nits → relative SDR light."""
+    return _CURVES[curve](brightest, max(source_peak_nits, SDR_WHITE_NITS))
+
+
+def brightest_channel(rgb: np.ndarray) -> np.ndarray:
+    """max(R, G, B) per pixel by two element-wise maxima: numpy's max(axis=-1) over a last
+    axis of three is a strided reduction per pixel, several times slower."""
+    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
 
 
 def bt2390(nits: np.ndarray, source_peak: float, target_peak: float = SDR_WHITE_NITS

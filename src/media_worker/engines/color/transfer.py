@@ -30,14 +30,23 @@ def nits_to_pq(nits: np.ndarray | float) -> np.ndarray:
     return np.power((_C1 + _C2 * y) / (1 + _C3 * y), _M2)
 
 
-def hlg_to_nits(code: np.ndarray, peak_nits: float = HLG_NOMINAL_PEAK_NITS) -> np.ndarray:
-    """HLG inverse OETF, then BT.2100's OOTF for a display of `peak_nits` (system gamma 1.2
-    at 1,000 nits): scene light → display light, in nits. `code` is (..., 3) RGB."""
+def hlg_scene_light(code: np.ndarray) -> np.ndarray:
+    """HLG inverse OETF: code values 0..1 → relative scene light 0..1 (per channel)."""
     e = np.clip(code, 0.0, 1.0)
-    scene = np.where(e <= 0.5, e * e / 3, (np.exp((e - _HLG_C) / _HLG_A) + _HLG_B) / 12)
+    return np.where(e <= 0.5, e * e / 3, (np.exp((e - _HLG_C) / _HLG_A) + _HLG_B) / 12)
+
+
+def hlg_ootf(scene: np.ndarray, peak_nits: float = HLG_NOMINAL_PEAK_NITS) -> np.ndarray:
+    """BT.2100's OOTF for a display of `peak_nits` (system gamma 1.2 at 1,000 nits): scene
+    light (..., 3) → display light in nits, the gamma applied to luminance (hue kept)."""
     gamma = 1.2 + 0.42 * np.log10(peak_nits / HLG_NOMINAL_PEAK_NITS)
     luma = np.maximum(scene @ BT2020_LUMA, 1e-9)[..., None]
     return peak_nits * np.power(luma, gamma - 1) * scene
+
+
+def hlg_to_nits(code: np.ndarray, peak_nits: float = HLG_NOMINAL_PEAK_NITS) -> np.ndarray:
+    """HLG inverse OETF, then the OOTF: code values (..., 3) → display light in nits."""
+    return hlg_ootf(hlg_scene_light(code), peak_nits)
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
