@@ -46,13 +46,25 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-@pytest.fixture
-def running_worker(deployment: Deployment, tmp_path: Path) -> Iterator[tuple[Popen, int, Path]]:
+def create_bucket(deployment: Deployment) -> None:
+    """As in production, the bucket exists before the worker starts (/readyz checks it)."""
+    with deployment.components() as components:
+        components.storage.ensure_bucket(deployment.settings().minio_bucket)
+
+
+def start_worker(deployment: Deployment, tmp_path: Path) -> tuple[Popen, int, Path]:
     port = free_port()
     deployment.env["METRICS_PORT"] = str(port)
     log = tmp_path / "worker.log"
     worker = deployment.start("run", log=log)
     wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2))
+    return worker, port, log
+
+
+@pytest.fixture
+def running_worker(deployment: Deployment, tmp_path: Path) -> Iterator[tuple[Popen, int, Path]]:
+    create_bucket(deployment)
+    worker, port, log = start_worker(deployment, tmp_path)
     yield worker, port, log
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=60) == 0
@@ -90,6 +102,22 @@ def test_readyz_is_ready_when_every_dependency_answers(
         body = json.loads(response.read())
     assert body == {"status": "ready",
                     "checks": {"queue": "ok", "storage": "ok", "database": "ok"}}
+
+
+def test_readyz_is_unavailable_while_the_bucket_does_not_exist(
+    deployment: Deployment, tmp_path: Path,
+) -> None:
+    worker, port, _ = start_worker(deployment, tmp_path)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert answer.value.code == 503
+        checks = json.loads(answer.value.read())["checks"]
+        assert checks["queue"] == checks["database"] == "ok"
+        assert "does not exist" in checks["storage"]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
 
 
 def test_log_lines_are_json_carrying_the_job_ids(
@@ -133,6 +161,7 @@ def test_readyz_turns_unavailable_while_the_database_is_down_and_recovers(
     from tests.faults.proxy import TcpProxy
 
     deployment = services_deployment
+    create_bucket(deployment)
     database = deployment.env["DATABASE_URL"]
     with TcpProxy("127.0.0.1", 5432) as proxy:
         deployment.env["DATABASE_URL"] = database.replace("127.0.0.1:5432", proxy.address)
