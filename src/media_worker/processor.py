@@ -196,7 +196,7 @@ class MediaProcessor:
             stored.append(ThumbnailData(
                 size=thumb.size.name, width=thumb.width, height=thumb.height,
                 format=thumb.format, mime_type=thumb.mime_type, bucket=bucket, key=key,
-                bytes=len(thumb.data),
+                bytes=len(thumb.data), kind=thumb.kind, crop=thumb.crop,
             ))
         log.debug("uploaded", stage="upload", count=len(stored))
         return stored

@@ -7,14 +7,18 @@ of EXIF/XMP/IPTC so no GPS position or camera serial leaves the worker.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyvips
 
 from media_worker.config import ThumbnailFormat
 from media_worker.engines.color.p3 import carries_p3
+from media_worker.engines.framing import Interest, crop_window, output_size
 from media_worker.engines.port import OutputSpec, RenderedThumbnail
-from media_worker.types import ThumbnailSize
+from media_worker.renditions import Focus
+from media_worker.types import Crop, FitMode, ThumbnailSize
 
 if TYPE_CHECKING:  # numpy loads in a decoder only when an HDR original needs it
     from media_worker.engines.color.signal import HdrPicture
@@ -33,36 +37,74 @@ MIME_TYPES = {
 }
 
 
+# `smart` sizes find the interest (libvips attention, faces) once per job on a copy this wide.
+INTEREST_WIDTH = 480
+
+
+@dataclass(frozen=True)
+class Framing:
+    """What crops are measured against: the upright original's size (a `cover`/`smart` crop
+    is recorded in its pixels, whatever scale the picture was decoded at) and the job's focus
+    point for `cover` sizes."""
+
+    width: int
+    height: int
+    focus: Focus | None = None
+
+
 def scale_for(width: int, height: int, size: ThumbnailSize) -> float:
     """The factor that fits a `width`x`height` picture in the box, never above 1 (no upscaling)."""
     return min(size.width / width, size.height / height, 1.0)
 
 
+def needed_scale(width: int, height: int, size: ThumbnailSize) -> float:
+    """The scale a size needs the picture decoded at: fitted inside its box (`fit`), or
+    covering it (`cover`, `smart`: the crop of the box's aspect is then at least the box);
+    never above 1."""
+    if size.mode is FitMode.FIT:
+        return scale_for(width, height, size)
+    return min(max(size.width / width, size.height / height), 1.0)
+
+
 def largest_box(width: int, height: int, sizes: list[ThumbnailSize]) -> ThumbnailSize:
-    """The box giving this picture its biggest thumbnail. Judged by the scale it yields, not by
-    the box's area: a wide 1000x100 box makes a smaller square thumbnail than a 300x300 box."""
-    return max(sizes, key=lambda size: scale_for(width, height, size))
+    """The box to decode to: fitting the picture in it gives the largest scale any size needs.
+    Judged by the scale it yields, not by the box's area: a wide 1000x100 box makes a smaller
+    square thumbnail than a 300x300 box. When a `cover`/`smart` size needs the most, the box
+    is the picture at the scale that covers that size's box."""
+    best = max(sizes, key=lambda size: needed_scale(width, height, size))
+    if best.mode is FitMode.FIT:
+        return best
+    scale = needed_scale(width, height, best)
+    return ThumbnailSize(name=best.name, width=max(1, math.ceil(width * scale - 1e-6)),
+                         height=max(1, math.ceil(height * scale - 1e-6)))
 
 
 def render_from_image(
-    image: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec
+    image: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec,
+    framing: Framing | None = None,
 ) -> list[RenderedThumbnail]:
-    """Thumbnails of a fully decoded, upright sRGB picture (Pillow decodes, video frames)."""
+    """Thumbnails of a fully decoded, upright sRGB picture (Pillow decodes, video frames).
+    `framing` names the original's upright size when `image` is a reduced copy of it."""
     box = largest_box(image.width, image.height, sizes)
     largest = image.thumbnail_image(box.width, height=box.height, size="down",
                                     linear=output.resize_light == "linear")
-    return render_sizes(largest, sizes, output)
+    return render_sizes(largest, sizes, output,
+                        framing=framing or Framing(image.width, image.height))
 
 
 def render_sizes(
     largest: pyvips.Image, sizes: list[ThumbnailSize], output: OutputSpec,
-    hdr: HdrPicture | None = None,
+    hdr: HdrPicture | None = None, *, framing: Framing | None = None,
 ) -> list[RenderedThumbnail]:
-    """Encode `largest` (already fitted to the box that yields the biggest thumbnail) and derive
-    the other sizes from it. Returns thumbnails in the order of `sizes`. `hdr` is the HDR
-    picture `largest` was tone-mapped from (same size): with HDR_OUTPUT=gainmap, each JPEG size
-    becomes an Ultra HDR JPEG whose gain map brings it back to that picture."""
+    """Encode `largest` (already decoded at the scale the most demanding size needs:
+    `largest_box`) and derive every size from it: `fit` sizes fitted, `cover`/`smart` sizes
+    cropped to their box's aspect (crop windows measured on the upright original of
+    `framing`, `largest` itself when absent) and resized. Returns thumbnails in the order of
+    `sizes`. `hdr` is the HDR picture `largest` was tone-mapped from (same size): with
+    HDR_OUTPUT=gainmap, each JPEG size becomes an Ultra HDR JPEG whose gain map brings it back
+    to that picture (cropped with it)."""
     base = to_srgb8(largest).copy_memory()  # decoded once; every size reads this buffer
+    framing = framing or Framing(base.width, base.height)
     linear = output.resize_light == "linear"
     stops = None
     if hdr is not None and output.hdr_output == "gainmap" and any(
@@ -70,8 +112,70 @@ def render_sizes(
         from media_worker.engines.color.gainmap import log_gain
 
         stops = log_gain(hdr, base)
-    return [encode(fit(base, size, linear=linear), size, output, gain_stops=stops)
-            for size in sizes]
+    interest = (interest_of(base) if any(size.mode is FitMode.SMART for size in sizes)
+                else None)
+    thumbnails = []
+    for size in sizes:
+        if size.mode is FitMode.FIT:
+            thumbnails.append(encode(fit(base, size, linear=linear), size, output,
+                                     gain_stops=stops))
+            continue
+        if size.mode is FitMode.SMART and interest is not None:
+            crop = crop_window(framing.width, framing.height, size, centre=interest.center,
+                               faces=interest.faces)
+        else:
+            crop = crop_window(framing.width, framing.height, size, centre=framing.focus)
+        window = _decoded_window(crop, framing, base)
+        picture = cropped(base, window, output_size(crop, size), linear=linear)
+        size_stops = None if stops is None else stops.extract_area(*window)
+        thumbnails.append(encode(picture, size, output, gain_stops=size_stops, crop=crop))
+    return thumbnails
+
+
+def _decoded_window(crop: Crop, framing: Framing, base: pyvips.Image
+                    ) -> tuple[int, int, int, int]:
+    """`crop` (upright original pixels) on the decoded picture: left, top, width, height."""
+    fx, fy = base.width / framing.width, base.height / framing.height
+    left = min(base.width - 1, round(crop.x * fx))
+    top = min(base.height - 1, round(crop.y * fy))
+    width = max(1, min(base.width - left, round(crop.width * fx)))
+    height = max(1, min(base.height - top, round(crop.height * fy)))
+    return left, top, width, height
+
+
+def cropped(base: pyvips.Image, window: tuple[int, int, int, int], target: tuple[int, int],
+            *, linear: bool = False) -> pyvips.Image:
+    """The window of `base`, resized to exactly `target` (a pixel's rounding at most above
+    the window: the window was measured on the original, which covers the box)."""
+    picture = base.extract_area(*window)
+    if (picture.width, picture.height) == target:
+        return picture
+    return picture.thumbnail_image(target[0], height=target[1], size="force", linear=linear)
+
+
+def interest_of(base: pyvips.Image) -> Interest:
+    """Where a `smart` crop centres, as fractions of the picture: libvips' attention centre,
+    and the faces OpenCV finds; both on one small copy, once per job. OpenCV and numpy load
+    here only, for jobs with a `smart` size."""
+    small = base if base.width <= INTEREST_WIDTH else base.thumbnail_image(INTEREST_WIDTH)
+    colour = small[:3] if small.bands >= 3 else small[0]  # attention and faces ignore alpha
+    colour = colour.copy_memory()
+    _, found = colour.smartcrop(1, 1, interesting="attention", attention_x=True,
+                                attention_y=True)
+    centre = Focus((found["attention_x"] + 0.5) / colour.width,
+                   (found["attention_y"] + 0.5) / colour.height)
+    return Interest(center=centre, faces=_faces(colour))
+
+
+def _faces(image: pyvips.Image) -> list:
+    import numpy as np
+
+    from media_worker.engines.faces import find_faces
+
+    grey = image.colourspace("b-w")[0] if image.bands >= 3 else image
+    pixels = np.ndarray(buffer=grey.write_to_memory(), dtype=np.uint8,
+                        shape=(grey.height, grey.width))
+    return find_faces(pixels)
 
 
 def to_srgb8(image: pyvips.Image) -> pyvips.Image:
@@ -97,7 +201,8 @@ def _format_of(size: ThumbnailSize, output: OutputSpec) -> ThumbnailFormat:
 
 
 def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec,
-           gain_stops: pyvips.Image | None = None) -> RenderedThumbnail:
+           gain_stops: pyvips.Image | None = None, crop: Crop | None = None
+           ) -> RenderedThumbnail:
     """Encode one thumbnail in the configured format, metadata stripped. A JPEG given
     `gain_stops` (HDR over SDR light, see color/gainmap.py) is written as Ultra HDR."""
     fmt = _format_of(size, output)
@@ -120,4 +225,5 @@ def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec,
     else:
         data = image.webpsave_buffer(Q=quality, keep=keep, effort=WEBP_EFFORT)
     return RenderedThumbnail(size=size, width=image.width, height=image.height,
-                             format=fmt.value, mime_type=MIME_TYPES[fmt], data=data)
+                             format=fmt.value, mime_type=MIME_TYPES[fmt], data=data,
+                             kind="image", crop=crop)

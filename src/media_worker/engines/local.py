@@ -32,7 +32,8 @@ class LocalEngine:
         try:
             if media_type.kind is MediaKind.IMAGE:
                 result = render_image(source.path, media_type, sizes, output,
-                                      max_pixels=self._max_pixels, budget=self._budget)
+                                      max_pixels=self._max_pixels, budget=self._budget,
+                                      focus=source.focus)
                 return _with_placeholder(result)
             if media_type.kind is MediaKind.VIDEO:
                 # Imported on the first video: FFmpeg's libraries add to the memory of every
@@ -42,7 +43,8 @@ class LocalEngine:
 
                 result = render_video(source.path, media_type, sizes, output,
                                       max_pixels=self._max_pixels,
-                                      max_seconds=self._max_video_seconds)
+                                      max_seconds=self._max_video_seconds,
+                                      focus=source.focus)
                 return _with_placeholder(result)
         except pyvips.Error as exc:  # a resize or encode failure the decoders did not catch
             first_line = (exc.detail or exc.message).strip().splitlines()[0]

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from media_worker.config import ThumbnailFormat
 from media_worker.renditions import Focus
-from media_worker.types import ThumbnailSize
+from media_worker.types import Crop, ThumbnailSize
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class SourceMedia:
 
 @dataclass(frozen=True)
 class RenderedThumbnail:
-    """One encoded thumbnail, ready to upload."""
+    """One encoded thumbnail, ready to upload. `crop` is the window of a `cover`/`smart` size
+    in upright source pixels (None for `fit`)."""
 
     size: ThumbnailSize
     width: int
@@ -49,6 +50,8 @@ class RenderedThumbnail:
     format: str
     mime_type: str
     data: bytes
+    kind: str = "image"
+    crop: Crop | None = None
 
 
 @dataclass(frozen=True)

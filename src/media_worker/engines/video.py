@@ -23,7 +23,7 @@ import pyvips
 from media_worker.engines.color.detect_video import detect_video_colour
 from media_worker.engines.decode_errors import decode_error, ffmpeg_message
 from media_worker.engines.display import DisplayTransform, display_transform
-from media_worker.engines.encode import render_from_image
+from media_worker.engines.encode import Framing, render_from_image
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.probe import (
     check_video_limits,
@@ -34,6 +34,7 @@ from media_worker.engines.probe import (
 )
 from media_worker.engines.sniff import MediaType
 from media_worker.errors import CorruptMediaError
+from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
 
 SEEK_FRACTION = 0.1
@@ -49,7 +50,7 @@ SPREAD_SIDE = 32  # frames are judged on a SPREAD_SIDE x SPREAD_SIDE grey miniat
 
 def render_video(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
-    *, max_pixels: int, max_seconds: float,
+    *, max_pixels: int, max_seconds: float, focus: Focus | None = None,
 ) -> RenderResult:
     """Thumbnails of a representative frame, and the video's metadata."""
     try:
@@ -68,11 +69,12 @@ def render_video(
                 from media_worker.engines.video_hdr import render_hdr_frame
 
                 thumbnails, (width, height), transform = render_hdr_frame(
-                    frame, facts.sample_aspect, colour, sizes, output)
+                    frame, facts.sample_aspect, colour, sizes, output, focus=focus)
             else:
                 image, transform = _upright_image(frame, facts.sample_aspect)
                 width, height = image.width, image.height
-                thumbnails = render_from_image(image, sizes, output)
+                thumbnails = render_from_image(image, sizes, output,
+                                               Framing(width, height, focus))
     except av.FFmpegError as exc:
         raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc), path)) from None
     metadata = video_metadata(media_type, facts, width=width, height=height,

@@ -21,9 +21,10 @@ import pyvips
 from media_worker.engines.color.detect_video import VideoColour
 from media_worker.engines.color.signal import HdrPicture, hdr_renditions
 from media_worker.engines.display import DisplayTransform, display_transform
-from media_worker.engines.encode import largest_box, render_sizes, scale_for
+from media_worker.engines.encode import Framing, largest_box, render_sizes, scale_for
 from media_worker.engines.port import OutputSpec, RenderedThumbnail
 from media_worker.engines.probe import display_size
+from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
 
 # Kr, Kb of each YCbCr matrix (H.273 code point); others are treated as BT.2020's.
@@ -33,7 +34,8 @@ MATRIX_RGB = 0
 
 
 def render_hdr_frame(frame: Any, sar: Fraction, colour: VideoColour,
-                     sizes: list[ThumbnailSize], output: OutputSpec
+                     sizes: list[ThumbnailSize], output: OutputSpec, *,
+                     focus: Focus | None = None
                      ) -> tuple[list[RenderedThumbnail], tuple[int, int], DisplayTransform]:
     """Every size of an HDR frame, the upright display size, and the display transform."""
     width, height = display_size(frame.width, frame.height, sar)
@@ -47,7 +49,8 @@ def render_hdr_frame(frame: Any, sar: Fraction, colour: VideoColour,
     image = pyvips.Image.new_from_memory(np.ascontiguousarray(sdr).data, sdr.shape[1],
                                          sdr.shape[0], 3, "uchar")
     thumbnails = render_sizes(image.copy(interpretation="srgb"), sizes, output,
-                              hdr=HdrPicture(np.ascontiguousarray(picture.linear), picture.peak))
+                              hdr=HdrPicture(np.ascontiguousarray(picture.linear), picture.peak),
+                              framing=Framing(*upright, focus))
     return thumbnails, upright, transform
 
 

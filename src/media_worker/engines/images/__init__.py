@@ -18,6 +18,7 @@ from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.probe import jxl_plugin_loaded, libvips_loads
 from media_worker.engines.sniff import MediaType
 from media_worker.errors import CorruptMediaError, UnsupportedMediaError
+from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
 
 # Where libvips fails, Pillow may still recover a picture: libjpeg gives up on some damaged
@@ -27,19 +28,19 @@ SECOND_CHANCE = frozenset({"jpeg", "png", "gif", "avif"})
 
 def render_image(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
-    *, max_pixels: int, budget: DecodeBudget | None = None,
+    *, max_pixels: int, budget: DecodeBudget | None = None, focus: Focus | None = None,
 ) -> RenderResult:
     """Thumbnails and metadata of a still image. A decode that cannot stream waits for its
-    share of `budget` (see decode_budget.py)."""
+    share of `budget` (see decode_budget.py). `focus` centres `cover` crops."""
     if media_type.format == "jxl" and not jxl_plugin_loaded():
         raise UnsupportedMediaError(
             "JPEG XL is not supported: no JPEG XL decoder is installed (pillow-jxl-plugin)")
     if not libvips_loads(media_type):
         return render_with_pillow(path, media_type, sizes, output, max_pixels=max_pixels,
-                                  budget=budget)
+                                  budget=budget, focus=focus)
     try:
         return render_with_vips(path, media_type, sizes, output, max_pixels=max_pixels,
-                                budget=budget)
+                                budget=budget, focus=focus)
     except pyvips.Error as exc:
         vips_failure = CorruptMediaError(decode_error(media_type, vips_detail(exc), path))
         vips_said_why = bool((exc.detail or "").strip())
@@ -47,6 +48,6 @@ def render_image(
         raise vips_failure
     try:
         return render_with_pillow(path, media_type, sizes, output, max_pixels=max_pixels,
-                                  budget=budget)
+                                  budget=budget, focus=focus)
     except CorruptMediaError as pillow_failure:
         raise (vips_failure if vips_said_why else pillow_failure) from None

@@ -18,7 +18,13 @@ from media_worker.engines.color.p3 import ICC_FIELD, p3_profile_bytes
 from media_worker.engines.color.signal import Signal
 from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
 from media_worker.engines.decode_errors import decode_error
-from media_worker.engines.encode import largest_box, render_from_image, render_sizes, scale_for
+from media_worker.engines.encode import (
+    Framing,
+    largest_box,
+    needed_scale,
+    render_from_image,
+    render_sizes,
+)
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.probe import (
     ORIENTATION_SWAPS,
@@ -30,6 +36,7 @@ from media_worker.engines.probe import (
 )
 from media_worker.engines.sniff import MediaType
 from media_worker.errors import CorruptMediaError, LimitExceededError, MediaWorkerError
+from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
 
 _RGBA_BYTES = 4
@@ -39,7 +46,7 @@ _HDR_BYTES_PER_PIXEL = 3 * 6  # 16-bit RGB(A): libheif's planes, pillow-heif's, 
 
 def render_with_pillow(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
-    *, max_pixels: int, budget: DecodeBudget | None,
+    *, max_pixels: int, budget: DecodeBudget | None, focus: Focus | None = None,
 ) -> RenderResult:
     try:
         with open_with_pillow(path, media_type) as opened:
@@ -48,9 +55,10 @@ def render_with_pillow(
             signal = detect_still(path, media_type, icc=opened.info.get("icc_profile"),
                                   gain_map=_has_gain_map(opened))
             metadata = image_metadata(media_type, header) | {"hdr": signal.to_metadata()}
+            framing = Framing(*header.upright, focus)
             if signal.is_hdr:
                 return _render_hdr(path, opened, header, signal, sizes=sizes, output=output,
-                                   metadata=metadata, budget=budget)
+                                   metadata=metadata, budget=budget, framing=framing)
             _shrink_on_load(opened, sizes)
             with admitted(budget, _decode_megabytes(opened)):
                 reduced = _reduce_to_largest(opened, sizes,
@@ -71,13 +79,13 @@ def render_with_pillow(
     image = image.copy(interpretation="srgb")
     if keep_p3 and pixels.info.get("icc_profile") == p3_profile_bytes():
         image.set_type(pyvips.GValue.blob_type, ICC_FIELD, p3_profile_bytes())
-    thumbnails = render_from_image(image, sizes, output)
+    thumbnails = render_from_image(image, sizes, output, framing)
     return RenderResult(thumbnails, metadata | {"hasAlpha": has_alpha})
 
 
 def _render_hdr(path: Path, opened: Image.Image, header: ImageHeader, signal: Signal, *,
                 sizes: list[ThumbnailSize], output: OutputSpec, metadata: dict[str, Any],
-                budget: DecodeBudget | None) -> RenderResult:
+                budget: DecodeBudget | None, framing: Framing) -> RenderResult:
     """A PQ or HLG still: HEIF decoded by pillow-heif at its full depth (Pillow's own HEIF
     and AVIF images are 8-bit), reduced and tone-mapped at the largest thumbnail's size."""
     from media_worker.engines.images.hdr import decode_code_values, tone_mapped
@@ -92,7 +100,7 @@ def _render_hdr(path: Path, opened: Image.Image, header: ImageHeader, signal: Si
         code, alpha = decode_code_values(decoded, box, bits)
         del decoded
     largest, picture = tone_mapped(code, alpha, signal, output)
-    thumbnails = render_sizes(largest, sizes, output, hdr=picture)
+    thumbnails = render_sizes(largest, sizes, output, hdr=picture, framing=framing)
     return RenderResult(thumbnails, metadata | {"hasAlpha": alpha is not None})
 
 
@@ -142,7 +150,8 @@ def _decode_megabytes(image: Image.Image) -> int:
 
 
 def _shrink_on_load(image: Image.Image, sizes: list[ThumbnailSize]) -> None:
-    """JPEG can decode at 1/2, 1/4 or 1/8 scale; ask for no less than the biggest box needs."""
+    """JPEG can decode at 1/2, 1/4 or 1/8 scale; ask for no less than the biggest box needs
+    (a square of its longest side: at least what a `cover` crop of that box needs)."""
     if image.format == "JPEG":
         edge = max(max(size.width, size.height) for size in sizes)
         image.draft("RGB", (edge, edge))
@@ -156,7 +165,7 @@ def _reduce_to_largest(image: Image.Image, sizes: list[ThumbnailSize], *,
     Judged on the size as loaded (after any JPEG draft scaling), upright when `swapped`.
     Only without alpha, not even a transparent key colour: `reduce` would blend it."""
     width, height = image.size[::-1] if swapped else image.size
-    factor = int(1 / max(scale_for(width, height, size) for size in sizes))
+    factor = int(1 / max(needed_scale(width, height, size) for size in sizes))
     if factor < 2 or image.mode not in ("RGB", "L") or "transparency" in image.info:
         return image
     return image.reduce(factor)

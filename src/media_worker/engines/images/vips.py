@@ -18,7 +18,7 @@ from media_worker.engines.color.detect_still import detect_still
 from media_worker.engines.color.p3 import P3_PROFILE
 from media_worker.engines.color.signal import Signal
 from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
-from media_worker.engines.encode import largest_box, render_sizes, scale_for
+from media_worker.engines.encode import Framing, largest_box, render_sizes, scale_for
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.probe import (
     check_pixels,
@@ -28,6 +28,7 @@ from media_worker.engines.probe import (
     vips_source,
 )
 from media_worker.engines.sniff import MediaType
+from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
 
 # Samples per pixel a progressive JPEG keeps until its last scan, by chroma subsampling.
@@ -39,9 +40,10 @@ MAX_JPEG_SHRINK = 8  # libjpeg's DCT scaling goes down to 1/8
 
 def render_with_vips(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
-    *, max_pixels: int, budget: DecodeBudget | None,
+    *, max_pixels: int, budget: DecodeBudget | None, focus: Focus | None = None,
 ) -> RenderResult:
-    """Raises pyvips.Error where libvips cannot decode the file (the caller decides)."""
+    """Raises pyvips.Error where libvips cannot decode the file (the caller decides). The
+    decode covers the box of every `cover`/`smart` size (`largest_box`)."""
     source = vips_source(path, media_type)
     header = vips_header(source)
     facts = header_of_vips(header)
@@ -49,6 +51,7 @@ def render_with_vips(
         check_pixels(header.width, header.height, max_pixels)
     width, height = facts.upright
     box = largest_box(width, height, sizes)
+    framing = Framing(width, height, focus)
     signal = _signal(path, media_type, header)
     metadata = image_metadata(media_type, facts) | {"hdr": signal.to_metadata()}
     with admitted(budget, _decode_megabytes(media_type, header)):
@@ -58,12 +61,12 @@ def render_with_vips(
             code, alpha = decode_code_values(_open(source), box, _bits(header))
             largest, picture = tone_mapped(code, alpha, signal, output)
             del code, alpha
-            thumbnails = render_sizes(largest, sizes, output, hdr=picture)
+            thumbnails = render_sizes(largest, sizes, output, hdr=picture, framing=framing)
         else:
             largest = _decode_fitted(source, media_type, box, width, height,
                                      profiles=_profiles(signal, header, output)
                                      | {"linear": output.resize_light == "linear"})
-            thumbnails = render_sizes(largest, sizes, output)
+            thumbnails = render_sizes(largest, sizes, output, framing=framing)
         del largest  # the decoder's buffers go with it, inside the admission
     return RenderResult(thumbnails, metadata)
 
