@@ -24,6 +24,9 @@ __all__ = ["REPO_ROOT", "S3Server", "_wait_for_http", "free_port"]  # bench/ and
 
 REPO_ROOT = servers.REPO_ROOT
 CORPUS = Path(os.environ.get("MEDIA_WORKER_CORPUS", REPO_ROOT.parent / "shared" / "corpus"))
+# boto3's credential chain ends at the EC2 instance-metadata address, which is no host of
+# ours: the tests (and every worker they start) never ask it.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 POSTGRES_ADMIN_URL = os.environ.get(
     "MEDIA_WORKER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -258,11 +258,17 @@ def test_delete_and_change_visibility_with_a_stale_receipt_handle_do_not_raise(
 def test_a_receipt_handle_that_was_never_issued_is_ignored(queue: MessageQueue) -> None:
     queue.send("x")
     message = receive_one(queue)
+    queue.change_visibility(message, 30)  # hidden well past the test, by its real handle
     forged = ReceivedMessage(message.message_id, message.receipt_handle[::-1] + "x",
                              message.body, 1)
 
-    queue.change_visibility(forged, 0)
+    queue.change_visibility(forged, 0)  # neither raises …
     queue.delete(forged)
+
+    # … nor touches the real delivery: still hidden (not made visible), still there.
+    assert receive_within(queue, 1.5, max_messages=1) == []
+    queue.delete(message)
+    assert_main_queue_empty(queue)
 
 
 # --- dead letters ---------------------------------------------------------------------------
@@ -400,3 +406,11 @@ def test_sqs_an_empty_endpoint_means_aws_itself() -> None:
 
     assert queue._client.meta.endpoint_url == "https://sqs.eu-west-1.amazonaws.com"
     queue.close()
+
+
+def test_a_received_message_says_when_it_was_sent(harness: Harness) -> None:
+    before = time.time()
+    harness.queue.send('{"mediaId": "sent-at"}')
+    [message] = harness.queue.receive(1, wait_seconds=2)
+    assert message.sent_at is not None
+    assert before - 2 <= message.sent_at <= time.time() + 2

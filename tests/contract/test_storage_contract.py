@@ -138,6 +138,15 @@ def test_exists_is_true_for_a_stored_object(storage: ObjectStorage, bucket: str)
     assert storage.exists(bucket, "uploads/a.jpg")
 
 
+def test_an_existing_bucket_passes_the_bucket_check(storage: ObjectStorage, bucket: str) -> None:
+    storage.check_bucket(bucket)
+
+
+def test_a_missing_bucket_fails_the_bucket_check_naming_it(storage: ObjectStorage) -> None:
+    with pytest.raises(OriginalNotFoundError, match="t-no-such-bucket"):
+        storage.check_bucket("t-no-such-bucket")
+
+
 def test_exists_is_false_for_a_missing_object(storage: ObjectStorage, bucket: str) -> None:
     storage.upload(bucket, "uploads/a.jpg", b"x", "image/jpeg")
 
