@@ -5,6 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +112,56 @@ def test_free_memory_goes_back_to_the_system_after_every_job(
             isolation._call_in_child("render", source(tmp_path, behaviour).path,
                                      source(tmp_path, behaviour), SIZES, OutputSpec())
     assert trims == ["trim"] * 3
+
+
+DECODER_OWNER = """
+import sys, threading
+from pathlib import Path
+from media_worker.engines.isolation import IsolatedEngine
+from media_worker.engines.port import OutputSpec, SourceMedia
+from media_worker.types import ThumbnailSize
+from tests.unit.isolation_engines import BehaviourEngine
+
+folder = Path(sys.argv[1])
+sizes = [ThumbnailSize(name="s", width=10, height=10)]
+engine = IsolatedEngine(BehaviourEngine, workers=1, timeout_seconds=600)
+(folder / "render").write_text("render")
+(folder / "hang").write_text("hang")
+pid = engine.render(SourceMedia(folder / "render", "b", "k"), sizes, OutputSpec()).metadata["pid"]
+threading.Thread(target=engine.render, daemon=True,
+                 args=(SourceMedia(folder / "hang", "b", "k"), sizes, OutputSpec())).start()
+print(pid, flush=True)
+threading.Event().wait()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc")
+def test_a_hanging_decoder_dies_with_a_worker_killed_outright(tmp_path: Path) -> None:
+    """The worker enforces the decoder's time limit; killed with SIGKILL it cannot, so the
+    kernel must end the decoder (parent-death signal) instead of letting it hang on."""
+    owner = subprocess.Popen([sys.executable, "-c", DECODER_OWNER, str(tmp_path)],
+                             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert owner.stdout is not None
+        decoder = int(owner.stdout.readline())
+        time.sleep(0.5)  # the hang is under way
+        assert _alive(decoder)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(decoder) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(decoder), "the decoder outlived its worker"
+    finally:
+        owner.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(decoder, signal.SIGKILL)

@@ -27,6 +27,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from media_worker.engines.allocator import GLIBC
 from media_worker.engines.decode_errors import unexpected_error
+from media_worker.engines.lifetime import die_with_parent
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
 from media_worker.errors import CorruptMediaError, JobTimeoutError, MediaWorkerError
 from media_worker.types import ThumbnailSize
@@ -49,6 +50,7 @@ _child_worker: Any = None
 def _start_child(factory: Callable[[], object]) -> None:
     global _child_worker  # noqa: PLW0603 - per-child-process state, see above
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    die_with_parent()
     GLIBC.limit_arenas()
     _child_worker = factory()
 
