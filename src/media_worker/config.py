@@ -257,6 +257,23 @@ class Settings(BaseSettings):
                                  "has no storyboards or preview clips")
         return self
 
+    @model_validator(mode="after")
+    def _not_rendered_yet(self) -> Settings:
+        """Animated sizes, preview clips and storyboards parse (their grammar is fixed) but
+        no engine renders them in this version: refuse them at start-up, naming them, rather
+        than accept settings whose output never appears."""
+        animated = [size.name for sizes in (self.thumbnail_sizes,
+                                            *self.thumbnail_profiles.values())
+                    for size in sizes if size.animated]
+        if animated:
+            raise ValueError(f"THUMBNAIL_SIZES/THUMBNAIL_PROFILES: animated sizes "
+                             f"({', '.join(animated)}) are not rendered by this version")
+        for name, value in (("VIDEO_STORYBOARD", self.video_storyboard),
+                            ("VIDEO_PREVIEW", self.video_preview)):
+            if value is not None:
+                raise ValueError(f"{name}: not rendered by this version; leave it off")
+        return self
+
     # --- derived views ------------------------------------------------------------------
     @property
     def uses_embedded_queue(self) -> bool:
