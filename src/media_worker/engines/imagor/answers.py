@@ -9,17 +9,18 @@ import pyvips
 from media_worker.config import ThumbnailFormat
 from media_worker.engines.encode import MIME_TYPES
 from media_worker.engines.imagor.client import Response
+from media_worker.engines.imagor.crops import expected_size
 from media_worker.engines.imagor.original import Probe
 from media_worker.engines.port import OutputSpec, RenderedThumbnail
 from media_worker.engines.sniff import HEAD_BYTES, sniff_bytes
 from media_worker.errors import ConfigurationError, EngineUnavailableError, UnsupportedMediaError
-from media_worker.types import ThumbnailSize
+from media_worker.types import Crop, ThumbnailSize
 
 SIZE_TOLERANCE = 1  # pixels: services round a fitted side up or down
 
 
 def check_thumbnail(response: Response, probe: Probe, size: ThumbnailSize,
-                    output: OutputSpec) -> RenderedThumbnail:
+                    output: OutputSpec, crop: Crop | None = None) -> RenderedThumbnail:
     """The answer as a thumbnail, or the reason it is not one."""
     if not response.content_type.lower().startswith("image/"):
         raise ConfigurationError(
@@ -29,7 +30,8 @@ def check_thumbnail(response: Response, probe: Probe, size: ThumbnailSize,
     width, height = _decoded_size(response.body)
     _check_size(width, height, size, probe)
     return RenderedThumbnail(size=size, width=width, height=height, format=output.format.value,
-                             mime_type=MIME_TYPES[output.format], data=response.body)
+                             mime_type=MIME_TYPES[output.format], data=response.body,
+                             crop=crop)
 
 
 def fit_in(width: int, height: int, box: ThumbnailSize) -> tuple[int, int]:
@@ -61,7 +63,7 @@ def _decoded_size(body: bytes) -> tuple[int, int]:
 
 
 def _check_size(width: int, height: int, size: ThumbnailSize, probe: Probe) -> None:
-    expected = [fit_in(w, h, size) for w, h in probe.candidates]
+    expected = [expected_size(w, h, size) for w, h in probe.candidates]
     if (width, height) == (1, 1) and (1, 1) not in expected:
         raise UnsupportedMediaError(
             f"the service could not render this {probe.media_type.format.upper()}: it answered "

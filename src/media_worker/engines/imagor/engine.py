@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from media_worker.config import ThumbnailFormat
 from media_worker.engines.imagor.answers import check_thumbnail
 from media_worker.engines.imagor.client import Response, ServiceClient
+from media_worker.engines.imagor.crops import size_request
 from media_worker.engines.imagor.meta import metadata_from_meta
 from media_worker.engines.imagor.original import IsolatedProbe, LocalProbe, Probe, Prober
 from media_worker.engines.imagor.statuses import FailedRequest, error_for
@@ -154,12 +155,12 @@ class ImagorEngine:
 
     def _render_size(self, job: _Job, size: ThumbnailSize, output: OutputSpec,
                      filters: tuple[Filter, ...]) -> RenderedThumbnail:
-        params = ImagorParams(image=job.image, fit_in=True, width=size.width,
-                              height=size.height, filters=filters)
+        upright = job.probe.candidates[0] if job.probe.candidates else None
+        params, crop = size_request(job.image, size, upright, job.source.focus, filters)
         response = self._client.get(self._urls.url(params))
         if response.status != 200:
             raise self._error_for(response, job)
-        return check_thumbnail(response, job.probe, size, output)
+        return check_thumbnail(response, job.probe, size, output, crop)
 
     def _fetch_meta(self, job: _Job) -> dict[str, Any]:
         response = self._client.get(self._urls.url(ImagorParams(image=job.image, meta=True)))

@@ -53,6 +53,7 @@ _OPERATION_LIKE = re.compile(
 )
 _FILTER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FILTER_ARGS = re.compile(r"^[A-Za-z0-9.,_-]*$")
+_FOCAL_ARGS = re.compile(r"^\d+x\d+:\d+x\d+$")
 
 
 # --- the image path -------------------------------------------------------------------------
@@ -93,12 +94,21 @@ class Filter:
     def __post_init__(self) -> None:
         if not _FILTER_NAME.match(self.name):
             raise ValueError(f"invalid filter name {self.name!r}")
+        if self.name == "focal" and _FOCAL_ARGS.match(self.args):
+            return  # `LxT:RxB`: both servers read the colon inside the parentheses
         if not _FILTER_ARGS.match(self.args):
             raise ValueError(f"filter {self.name}() has characters that need escaping: "
                              f"{self.args!r}")
 
     def __str__(self) -> str:
         return f"{self.name}({self.args})"
+
+
+def focal_region(left: int, top: int, right: int, bottom: int) -> Filter:
+    """`focal(LxT:RxB)`: the region (upright source pixels) a filled crop centres on."""
+    if not 0 <= left < right or not 0 <= top < bottom:
+        raise ValueError(f"not a region: {left}x{top}:{right}x{bottom}")
+    return Filter("focal", f"{left}x{top}:{right}x{bottom}")
 
 
 def frame_at_position(position: float) -> Filter:
