@@ -6,16 +6,14 @@ configured at all means the embedded default: every backend is a file under `./v
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from media_worker.aws_access import ServiceAccess, is_aws_endpoint
+from media_worker.aws_access import is_aws_endpoint
 from media_worker.renditions import (
     PreviewSpec,
     StoryboardSpec,
@@ -23,6 +21,7 @@ from media_worker.renditions import (
     parse_profiles,
     parse_storyboard,
 )
+from media_worker.settings_views import SettingsViews, cpu_count
 from media_worker.types import ThumbnailSize
 
 DEFAULT_SIZES = "small:150x150,medium:480x480,large:1280x1280"
@@ -45,11 +44,7 @@ class EngineKind(StrEnum):
     IMAGORVIDEO = "imagorvideo"
 
 
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-class Settings(BaseSettings):
+class Settings(SettingsViews, BaseSettings):
     """Every knob of the worker. Field `foo_bar` is read from the variable `FOO_BAR`."""
 
     model_config = SettingsConfigDict(
@@ -127,7 +122,7 @@ class Settings(BaseSettings):
     imagorvideo_retries: int = Field(3, ge=0, le=10)
 
     # --- work and limits ----------------------------------------------------------------
-    worker_concurrency: int = Field(default_factory=_cpu_count, ge=1, le=256)
+    worker_concurrency: int = Field(default_factory=cpu_count, ge=1, le=256)
     # Decoder child processes; unset: min(WORKER_CONCURRENCY, CPU count). Jobs in flight may
     # exceed the cores (one downloads or uploads while the others render), renders may not: a
     # third decoder on two cores only adds memory and switching (docs/performance.md).
@@ -160,16 +155,6 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-
-    @property
-    def render_workers(self) -> int:
-        """How many decoder processes render at once (RENDER_PROCESSES or its default)."""
-        return self.render_processes or min(self.worker_concurrency, _cpu_count())
-
-    @property
-    def prefetch_messages(self) -> int:
-        """Messages held ready beyond the running jobs (WORKER_PREFETCH or its default)."""
-        return self.worker_concurrency if self.worker_prefetch is None else self.worker_prefetch
 
     @field_validator("thumbnail_sizes", mode="before")
     @classmethod
@@ -273,93 +258,6 @@ class Settings(BaseSettings):
             if value is not None:
                 raise ValueError(f"{name}: not rendered by this version; leave it off")
         return self
-
-    # --- derived views ------------------------------------------------------------------
-    @property
-    def uses_embedded_queue(self) -> bool:
-        return self.sqs_queue_url is None
-
-    @property
-    def uses_embedded_storage(self) -> bool:
-        return self.storage_endpoint is None
-
-    @property
-    def storage_endpoint(self) -> str | None:
-        """MINIO_ENDPOINT, else botocore's AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; None means
-        the embedded directory. An amazonaws.com URL is S3 on AWS itself."""
-        return self.minio_endpoint or self.aws_endpoint_url_s3 or self.aws_endpoint_url
-
-    def queue_access(self) -> ServiceAccess:
-        """Where and as whom the SQS client connects."""
-        return ServiceAccess(
-            service="queue", endpoint_url=self.sqs_endpoint or None, region=self.aws_region,
-            access_key_id=self.aws_access_key_id,
-            secret_access_key=_secret(self.aws_secret_access_key),
-            session_token=_secret(self.aws_session_token),
-            key_variables="AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-            development_keys=("test", "test"),
-        )
-
-    def storage_access(self) -> ServiceAccess:
-        """Where and as whom the S3 client connects: MINIO_* keys, else the AWS_* ones."""
-        explicit = self.minio_access_key is not None or self.minio_secret_key is not None
-        return ServiceAccess(
-            service="storage", endpoint_url=self.storage_endpoint, region=self.minio_region,
-            access_key_id=self.minio_access_key if explicit else self.aws_access_key_id,
-            secret_access_key=_secret(self.minio_secret_key if explicit
-                                      else self.aws_secret_access_key),
-            session_token=None if explicit else _secret(self.aws_session_token),
-            key_variables=("MINIO_ACCESS_KEY/MINIO_SECRET_KEY" if explicit or
-                           not self.aws_access_key_id else
-                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"),
-            development_keys=("minioadmin", "minioadmin"),
-        )
-
-    @property
-    def database_kind(self) -> Literal["postgresql", "sqlite"]:
-        url = self.database_url.get_secret_value()
-        return "sqlite" if url.lower().startswith("sqlite") else "postgresql"
-
-    @property
-    def sqlite_database_path(self) -> Path:
-        """`sqlite:///./var/media.db` → `./var/media.db`; `sqlite:////abs/x.db` → `/abs/x.db`."""
-        url = self.database_url.get_secret_value()
-        return Path(url.split(":///", 1)[1]) if ":///" in url else Path(url.split(":", 1)[1])
-
-    @property
-    def job_lease_seconds(self) -> int:
-        """How long a claim holds a row; the heartbeat renews it like the message's visibility."""
-        return self.sqs_visibility_timeout
-
-    @property
-    def background_rgb(self) -> tuple[int, int, int]:
-        """THUMBNAIL_BACKGROUND as (r, g, b): what transparent pixels become in a JPEG."""
-        text = self.thumbnail_background.lstrip("#")
-        return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
-
-    @property
-    def stranded_after_seconds(self) -> float:
-        """A PENDING row untouched this long has no message left: longer than the largest
-        retry backoff (RETRY_MAX_SECONDS) plus two visibility timeouts."""
-        return self.retry_max_seconds + 2 * self.sqs_visibility_timeout
-
-    def redacted_database_url(self) -> str:
-        """The database URL with any password replaced, safe to print."""
-        return redact_url(self.database_url.get_secret_value())
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return None if value is None else value.get_secret_value()
-
-
-def redact_url(url: str) -> str:
-    """Replace the password of a URL's userinfo by `***`."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[1]}"))
 
 
 class SettingsError(Exception):

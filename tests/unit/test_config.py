@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from media_worker.config import Settings, SettingsError, load_settings, redact_url
+from media_worker.config import Settings, SettingsError, load_settings
+from media_worker.settings_views import redact_url
 from media_worker.types import ThumbnailSize
 
 ALL_VARIABLES = [
@@ -211,7 +212,7 @@ def test_background_is_parsed_from_hex(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_render_processes_default_to_jobs_in_flight_but_never_more_than_cores(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("media_worker.config._cpu_count", lambda: 2)
+    monkeypatch.setattr("media_worker.settings_views.cpu_count", lambda: 2)
     monkeypatch.setenv("WORKER_CONCURRENCY", "3")
     assert load_settings().render_workers == 2
     monkeypatch.setenv("WORKER_CONCURRENCY", "1")

@@ -19,9 +19,9 @@ from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from media_worker.aws_access import OpenedSession, ServiceAccess, open_session
-from media_worker.config import redact_url
 from media_worker.errors import QueueUnavailableError
 from media_worker.queue.port import QueueDepth, ReceivedMessage
+from media_worker.settings_views import redact_url
 
 MAX_WAIT_SECONDS = 20
 MAX_BATCH = 10
