@@ -22,11 +22,12 @@ from pathlib import Path
 import pyvips
 
 import media_worker
-from bench import batch, hdr, images, pipeline, thumbor, video
+from bench import batch, crops, hdr, images, pipeline, thumbor, video
 from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load_average
 from media_worker.config import Settings
 
-BENCHES = ("vips", "pillow", "limit", "encoders", "video", "hdr", "thumbor", "concurrency",
+BENCHES = ("vips", "pillow", "limit", "encoders", "video", "hdr", "crops", "thumbor",
+           "concurrency",
            "e2e", "batch", "memory", "soak")
 # The soak runs for many minutes (5,000 jobs: about 13 here): only when asked (--only soak).
 DEFAULT = tuple(name for name in BENCHES if name != "soak")
@@ -39,6 +40,8 @@ DESCRIPTIONS = {
     "hdr": "9 HDR: tone mapping's share of a PQ/HLG job (target <= 1.15x), gainmap vs sdr "
            "JPEG output (<= 1.3x), RESIZE_LIGHT linear vs gamma, SDR jobs before/after the "
            "HDR work",
+    "crops": "10 cover and smart sizes vs fit of the same box, CPU per job (target <= 1.1x); "
+             "the interest search (attention + faces) once per smart job",
     "e2e": "5 end to end via moto S3+SQS and PostgreSQL vs engine only (target >= 0.85x)",
     "batch": "1d the whole pipeline vs vipsthumbnail in batch mode, wall time on 2 cores",
     "memory": "6 peak RSS of a worker with concurrency 2 (target <= 300 MB)",
@@ -140,6 +143,7 @@ def _steps(inputs: Inputs, report: Report, selected: set[str], *, reps: int, job
         ("encoders", lambda: images.encoder_sweep(inputs, reps, report)),
         ("video", lambda: video.video_bench(inputs, reps, report)),
         ("hdr", lambda: hdr.hdr_bench(inputs, reps, report)),
+        ("crops", lambda: crops.crops_bench(inputs, reps, report)),
         ("thumbor", lambda: thumbor.thumbor_bench(inputs, reps, report)),
         ("concurrency", lambda: pipeline.concurrency_bench(inputs, reps, report)),
     ):

@@ -37,8 +37,9 @@ MIME_TYPES = {
 }
 
 
-# `smart` sizes find the interest (libvips attention, faces) once per job on a copy this wide.
-INTEREST_WIDTH = 480
+# `smart` sizes find the interest (libvips attention, faces) once per job on a copy of about
+# this many pixels (320x240 for a 4:3 photo; by area, so a panorama's faces are not lost).
+INTEREST_PIXELS = 320 * 240
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,12 @@ def cropped(base: pyvips.Image, window: tuple[int, int, int, int], target: tuple
 
 def interest_of(base: pyvips.Image) -> Interest:
     """Where a `smart` crop centres, as fractions of the picture: libvips' attention centre,
-    and the faces OpenCV finds; both on one small copy, once per job. OpenCV and numpy load
-    here only, for jobs with a `smart` size."""
-    small = base if base.width <= INTEREST_WIDTH else base.thumbnail_image(INTEREST_WIDTH)
+    and the faces OpenCV finds; both on one copy of INTEREST_PIXELS, once per job. OpenCV
+    and numpy load here only, for jobs with a `smart` size."""
+    scale = math.sqrt(INTEREST_PIXELS / (base.width * base.height))
+    small = base.thumbnail_image(  # a small original is enlarged: faces need ~24 px
+        max(1, round(base.width * scale)), height=max(1, round(base.height * scale)),
+        size="both")
     colour = small[:3] if small.bands >= 3 else small[0]  # attention and faces ignore alpha
     colour = colour.copy_memory()
     _, found = colour.smartcrop(1, 1, interesting="attention", attention_x=True,
