@@ -21,14 +21,17 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from media_worker.aws_access import OpenedSession, ServiceAccess, open_session
 from media_worker.errors import QueueUnavailableError
 from media_worker.queue.port import QueueDepth, ReceivedMessage
+from media_worker.queue.sqs_dead_letters import (
+    MAX_BATCH,
+    ORIGINAL_ID_ATTRIBUTE,
+    REASON_ATTRIBUTE,
+    SqsDeadLetterAdmin,
+)
 from media_worker.settings_views import redact_url
 
 MAX_WAIT_SECONDS = 20
-MAX_BATCH = 10
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43_200
-REASON_ATTRIBUTE = "DeadLetterReason"
-ORIGINAL_ID_ATTRIBUTE = "OriginalMessageId"
 RECEIVE_COUNT_ATTRIBUTE = "ReceiveCount"
 MAX_REASON_CHARS = 1024
 MIN_SCRUBBED_CHARS = 8
@@ -42,10 +45,6 @@ CREDENTIAL_CODES = frozenset({
     "UnrecognizedClientException", "ExpiredToken", "InvalidAccessKeyId",
     "MissingAuthenticationToken",
 })
-# Operator scans (dead_letters, redrive, purge) hide what they hold this long, and wait this
-# long for more (a zero wait samples only some SQS servers and may miss messages).
-SCAN_VISIBILITY_SECONDS = 60
-SCAN_WAIT_SECONDS = 1
 
 
 def _client_config(region: str, max_pool_connections: int) -> Config:
@@ -74,8 +73,9 @@ def _attribute_safe(text: str) -> str:
     return cleaned or "unspecified"
 
 
-class SqsQueue:
-    """A MessageQueue on one SQS queue, with an optional dead-letter queue."""
+class SqsQueue(SqsDeadLetterAdmin):
+    """A MessageQueue on one SQS queue, with an optional dead-letter queue (whose operator
+    commands live in sqs_dead_letters.py)."""
 
     def __init__(
         self,
@@ -161,47 +161,6 @@ class SqsQueue:
     def close(self) -> None:
         self._client.close()
 
-    # --- operator commands (media-worker dlq) -------------------------------------------------
-    def dead_letters(self, limit: int = 100) -> list[tuple[str, str, str]]:
-        """Peek at up to `limit` dead letters as (original message id, body, reason).
-
-        SQS has no peek: the messages are received, then made visible again at once.
-        """
-        if self._dlq_url is None:
-            return []
-        held = self._scan(self._dlq_url, limit)
-        for raw in held:
-            self._change_visibility_raw(self._dlq_url, raw["ReceiptHandle"], 0)
-        return [_describe_dead_letter(raw) for raw in held]
-
-    def redrive_dead_letters(self) -> int:
-        """Move every dead letter back to the main queue; returns how many moved."""
-        if self._dlq_url is None:
-            return 0
-        moved = 0
-        while batch := self._receive_raw(self._dlq_url, MAX_BATCH, SCAN_WAIT_SECONDS,
-                                         SCAN_VISIBILITY_SECONDS):
-            for raw in batch:
-                self._send(self._queue_url, raw["Body"], 0)
-                self._delete(self._dlq_url, raw["ReceiptHandle"])
-            moved += len(batch)
-        return moved
-
-    def purge_dead_letters(self) -> int:
-        """Delete every dead letter; returns how many.
-
-        Not PurgeQueue: that is asynchronous, allowed once a minute and counts nothing.
-        """
-        if self._dlq_url is None:
-            return 0
-        purged = 0
-        while batch := self._receive_raw(self._dlq_url, MAX_BATCH, SCAN_WAIT_SECONDS,
-                                         SCAN_VISIBILITY_SECONDS):
-            for raw in batch:
-                self._delete(self._dlq_url, raw["ReceiptHandle"])
-            purged += len(batch)
-        return purged
-
     # --- calls ------------------------------------------------------------------------------
     def _send(self, queue_url: str, body: str, delay_seconds: int) -> str:
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
@@ -226,17 +185,6 @@ class SqsQueue:
                 MessageAttributeNames=["All"],
             )
         return list(response.get("Messages", []))
-
-    def _scan(self, queue_url: str, limit: int) -> list[dict[str, Any]]:
-        """Receive up to `limit` messages, hidden long enough for an operator command."""
-        held: dict[str, dict[str, Any]] = {}
-        while len(held) < limit:
-            batch = self._receive_raw(queue_url, min(MAX_BATCH, limit - len(held)),
-                                      SCAN_WAIT_SECONDS, SCAN_VISIBILITY_SECONDS)
-            if not batch:
-                break
-            held.update((raw["MessageId"], raw) for raw in batch)
-        return list(held.values())
 
     def _delete(self, queue_url: str, receipt_handle: str) -> None:
         with self._translated("DeleteMessage", ignore_stale_handle=True):
@@ -314,16 +262,6 @@ def _to_received(raw: dict[str, Any]) -> ReceivedMessage:
         receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
         sent_at=int(sent_ms) / 1000 if sent_ms else None,
     )
-
-
-def _describe_dead_letter(raw: dict[str, Any]) -> tuple[str, str, str]:
-    """(original id, body, reason); messages SQS's own redrive policy moved carry neither."""
-    attributes = raw.get("MessageAttributes", {})
-    original = attributes.get(ORIGINAL_ID_ATTRIBUTE, {}).get("StringValue", raw["MessageId"])
-    reason = attributes.get(REASON_ATTRIBUTE, {}).get(
-        "StringValue", "moved by the queue's redrive policy"
-    )
-    return original, raw.get("Body", ""), reason
 
 
 def _fifo_fields(body: str) -> dict[str, str]:
