@@ -16,7 +16,13 @@ from functools import cache
 import numpy as np
 
 from media_worker.engines.color.tonemap import SDR_WHITE_NITS, tone_map_brightest
-from media_worker.engines.color.transfer import hlg_scene_light, pq_to_nits, srgb_encode
+from media_worker.engines.color.transfer import (
+    BT2020_LUMA,
+    hlg_scene_light,
+    hlg_system_gamma,
+    pq_to_nits,
+    srgb_encode,
+)
 
 CODE_STEPS = 65_536  # 16-bit code values
 LIGHT_STEPS = 16_384  # light tables, indexed by sqrt(light / top)
@@ -47,6 +53,25 @@ def srgb_table() -> np.ndarray:
     """uint8 sRGB code for relative light (i / (n - 1))²."""
     root = np.linspace(0, 1, LIGHT_STEPS, dtype=np.float64)
     return np.rint(srgb_encode(root**2) * 255).astype(np.uint8)
+
+
+@cache
+def hlg_gain_table(gamma: float) -> np.ndarray:
+    """luma ** (gamma - 1) for luma = (i / (n - 1))², BT.2100's OOTF gain."""
+    root = np.linspace(0, 1, LIGHT_STEPS, dtype=np.float64)
+    luma = np.maximum(root**2, (1 / (LIGHT_STEPS - 1)) ** 2)
+    return np.power(luma, gamma - 1).astype(np.float32)
+
+
+def hlg_display_light(code: np.ndarray, peak_nits: float) -> np.ndarray:
+    """HLG code values (..., 3) → display light in nits: tabulated inverse OETF, then the OOTF
+    with its luminance gain tabulated too (see transfer.hlg_ootf for the equations)."""
+    scene = hlg_scene_table()[code_index(code)]
+    luma = scene @ BT2020_LUMA
+    gain = hlg_gain_table(round(hlg_system_gamma(peak_nits), 6))[light_index(luma, 1.0)]
+    gain *= np.float32(peak_nits)
+    scene *= gain[..., None]
+    return scene
 
 
 def code_index(code: np.ndarray) -> np.ndarray:

@@ -80,12 +80,11 @@ def hdr_renditions(code: np.ndarray, signal: Signal,
 
 
 def _display_light(code: np.ndarray, signal: Signal) -> np.ndarray:
-    from media_worker.engines.color.lut import code_index, hlg_scene_table, pq_table
-    from media_worker.engines.color.transfer import HLG_NOMINAL_PEAK_NITS, hlg_ootf
+    from media_worker.engines.color.lut import code_index, hlg_display_light, pq_table
+    from media_worker.engines.color.transfer import HLG_NOMINAL_PEAK_NITS
 
     if signal.transfer == "pq":
         return pq_table()[code_index(code)]
     if signal.transfer == "hlg":
-        return hlg_ootf(hlg_scene_table()[code_index(code)],
-                        signal.peak_nits or HLG_NOMINAL_PEAK_NITS)
+        return hlg_display_light(code, signal.peak_nits or HLG_NOMINAL_PEAK_NITS)
     raise ValueError(f"not an HDR transfer: {signal.transfer}")

@@ -39,9 +39,14 @@ def hlg_scene_light(code: np.ndarray) -> np.ndarray:
 def hlg_ootf(scene: np.ndarray, peak_nits: float = HLG_NOMINAL_PEAK_NITS) -> np.ndarray:
     """BT.2100's OOTF for a display of `peak_nits` (system gamma 1.2 at 1,000 nits): scene
     light (..., 3) → display light in nits, the gamma applied to luminance (hue kept)."""
-    gamma = 1.2 + 0.42 * np.log10(peak_nits / HLG_NOMINAL_PEAK_NITS)
+    gamma = hlg_system_gamma(peak_nits)
     luma = np.maximum(scene @ BT2020_LUMA, 1e-9)[..., None]
     return peak_nits * np.power(luma, gamma - 1) * scene
+
+
+def hlg_system_gamma(peak_nits: float) -> float:
+    """BT.2100's system gamma for a display of `peak_nits` (1.2 at 1,000 nits)."""
+    return 1.2 + 0.42 * float(np.log10(peak_nits / HLG_NOMINAL_PEAK_NITS))
 
 
 def hlg_to_nits(code: np.ndarray, peak_nits: float = HLG_NOMINAL_PEAK_NITS) -> np.ndarray:
