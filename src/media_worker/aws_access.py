@@ -76,7 +76,9 @@ def open_session(access: ServiceAccess) -> OpenedSession:
             region_name=access.region,
         )
         return OpenedSession(session, access.key_variables,
-                             secrets=(access.secret_access_key, access.access_key_id))
+                             secrets=tuple(value for value in (
+                                 access.secret_access_key, access.access_key_id,
+                                 access.session_token) if value))
     session = boto3.session.Session(region_name=access.region)
     found = session.get_credentials()
     if found is not None:

@@ -190,10 +190,23 @@ class QueuePoller:
         back; otherwise wait (up to a second) for the next one to be, and go on receiving."""
         self._forget_overdue()
         if not self._due_back:
-            return False
+            return not self._queue_is_empty()
         wait_for = min(self._due_back.values()) - time.monotonic()
         self._stopping.wait(min(1.0, max(0.0, wait_for)))
         return True
+
+    def _queue_is_empty(self) -> bool:
+        """Nothing visible or delayed (SQS's approximate counts); an outage counts as not
+        empty, so a drain waits for the queue rather than leaving work behind."""
+        try:
+            depth = self._queue.depth()
+        except QueueUnavailableError:
+            self._stopping.wait(1.0)
+            return False
+        if depth.visible + depth.delayed == 0:
+            return True
+        self._stopping.wait(min(1.0, self._settings.poll_interval_seconds))
+        return False
 
     def _forget_overdue(self) -> None:
         """Past its due time and the slack, a message we hid was taken by another worker."""
@@ -278,9 +291,9 @@ class QueuePoller:
             unstarted = [future for future in self._in_flight if future.cancel()]
             jobs = [self._in_flight.pop(future) for future in unstarted]
         for job in jobs:
-            job.finished.set()
             try:
-                self._queue.change_visibility(job.message, 0)
+                with job.settling():  # no extension in flight can land after the hand-back
+                    self._queue.change_visibility(job.message, 0)
             except MediaWorkerError as exc:
                 self._log.warning("could not hand back a message received ahead; it returns "
                                   "after its visibility timeout",
@@ -300,7 +313,8 @@ class QueuePoller:
             self._log.warning("could not release the row; its lease will expire",
                               error=short_error(exc))
         try:
-            self._queue.change_visibility(job.message, 0)
+            with job.settling():
+                self._queue.change_visibility(job.message, 0)
         except MediaWorkerError as exc:
             self._log.warning("could not make the message visible; it returns after its "
                               "visibility timeout", error=short_error(exc))

@@ -230,6 +230,14 @@ class MediaProcessor:
         log = _with_type(self._log.bind(messageId=job.message.message_id), exc)
         log.exception("unexpected error; the job will be retried")
         error = f"internal error: {short_error(exc)}"
+        claim = job.claim
+        if claim is not None and claim.attempt >= self._settings.max_attempts:
+            try:  # bounded like every transient failure: FAILED once the attempts are spent
+                return self._fail(claim, job, f"gave up after {claim.attempt} attempts: {error}",
+                                  log, gave_up=True)
+            except Exception as fail_exc:
+                log.warning("could not record the failure; the lease will expire",
+                            error=short_error(fail_exc))
         if job.claim is not None:
             try:
                 self._repository.release(job.claim, error)

@@ -80,6 +80,7 @@ class Reconciler:
     def _lead(self) -> bool:
         if self._leadership is not None and self._leadership.held():
             return True
+        self.close()  # a lock we may still hold in a session gone bad is let go first
         self._leadership = self._repository.try_lead(LOCK_NAME)
         if self._leadership is not None:
             self._log.info("this replica now runs the reconciliation sweep")

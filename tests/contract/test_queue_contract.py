@@ -414,3 +414,18 @@ def test_a_received_message_says_when_it_was_sent(harness: Harness) -> None:
     [message] = harness.queue.receive(1, wait_seconds=2)
     assert message.sent_at is not None
     assert before - 2 <= message.sent_at <= time.time() + 2
+
+
+def test_sqs_credentials_that_cannot_be_refreshed_are_a_queue_outage_not_a_crash() -> None:
+    from botocore.exceptions import CredentialRetrievalError
+
+    queue = SqsQueue("https://sqs.eu-west-1.amazonaws.com/1/q", endpoint_url=None,
+                     region="eu-west-1", access_key_id="key-id", secret_access_key="a-secret-1")
+
+    def refresh_fails(**_kwargs: object) -> None:
+        raise CredentialRetrievalError(provider="container-role", error_msg="endpoint down")
+
+    queue._client.receive_message = refresh_fails
+    with pytest.raises(QueueUnavailableError, match="CredentialRetrievalError"):
+        queue.receive(1, wait_seconds=0)
+    queue.close()

@@ -130,3 +130,14 @@ def test_light_above_the_peak_lands_on_sdr_white_keeping_its_hue() -> None:
     assert red == 255
     assert 150 < green < 230  # half the light of red, in sRGB
     assert blue < green
+
+
+@pytest.mark.parametrize("peak", [1.0, 80.0, 100.0])
+def test_a_master_no_brighter_than_sdr_white_is_shown_as_it_is(peak: float) -> None:
+    from media_worker.engines.color.signal import hdr_renditions
+
+    nits = np.array([[[50.0, 50.0, 50.0], [100.0, 100.0, 100.0], [400.0, 400.0, 400.0]]],
+                    dtype=np.float32)
+    sdr, _ = hdr_renditions(nits_to_pq(nits).astype(np.float32),
+                            Signal("pq", "bt709", peak_nits=peak))
+    assert [int(v) for v in sdr[0, :, 0]] == [188, 255, 255]  # 50 nits is half of SDR white

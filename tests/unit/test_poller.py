@@ -14,7 +14,7 @@ from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.outcomes import Outcome
 from media_worker.poller import PollerSettings, QueuePoller
 from media_worker.processor import MediaProcessor, ProcessorSettings
-from media_worker.queue.port import ReceivedMessage
+from media_worker.queue.port import QueueDepth, ReceivedMessage
 from media_worker.types import MediaStatus, ThumbnailSize
 from tests.fakes import FakeEngine, FakeQueue, FakeRepository, FakeStorage, new_row
 
@@ -236,3 +236,30 @@ def test_drain_exits_without_another_long_poll_once_the_last_job_ends() -> None:
     poller.run()
     assert poller.outcomes[Outcome.READY] == 3
     assert not [at for at in queue.receives_at if at > max(finished_at)]
+
+
+@dataclass
+class DelayedQueue(FakeQueue):
+    """Reports a delayed message (DelaySeconds) for a while, then delivers it."""
+
+    deliver_at: float = 0.0
+    held: list[ReceivedMessage] = field(default_factory=list)
+
+    def receive(self, max_messages: int, wait_seconds: float) -> list[ReceivedMessage]:
+        if self.held and time.monotonic() >= self.deliver_at:
+            self.inbox += self.held
+            self.held = []
+        return super().receive(max_messages, wait_seconds)
+
+    def depth(self) -> QueueDepth:
+        return QueueDepth(visible=len(self.inbox), in_flight=0, delayed=len(self.held))
+
+
+def test_drain_waits_for_a_delayed_message() -> None:
+    queue = DelayedQueue(deliver_at=time.monotonic() + 1.5)
+    poller, repository, _, _ = make_poller(jobs=0, queue=queue)
+    storage = poller._processor._storage
+    media_id = new_row(repository, storage)
+    queue.held.append(ReceivedMessage("later", "r-later", json.dumps({"mediaId": media_id}), 1))
+    outcomes = poller.run()
+    assert outcomes[Outcome.READY] == 1

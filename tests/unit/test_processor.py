@@ -332,3 +332,17 @@ def test_the_focus_reaches_the_engine(world: World) -> None:
     media_id = world.pending()
     world.deliver({"mediaId": media_id, "focus": {"x": 0.2, "y": 0.8}})
     assert world.engine.sources[-1].focus == Focus(0.2, 0.8)
+
+
+def test_an_unexpected_error_on_the_last_attempt_fails_the_row_for_good() -> None:
+    world = World(max_attempts=1)
+    media_id = world.pending()
+
+    def broken_complete(*_args: object) -> None:
+        raise RuntimeError("unmapped driver error")
+
+    world.repository.complete = broken_complete  # type: ignore[method-assign]
+    assert world.deliver({"mediaId": media_id}) is Outcome.GAVE_UP
+    row = world.repository.rows[media_id]
+    assert row.status is MediaStatus.FAILED
+    assert "gave up after 1 attempts: internal error" in (row.error or "")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from media_worker.aws_access import OpenedSession, ServiceAccess, open_session
@@ -239,6 +239,10 @@ class SqsQueue(SqsDeadLetterAdmin):
         except NoCredentialsError:
             raise QueueUnavailableError(
                 f"SQS {operation} failed: {self._credential_source}") from None
+        except BotoCoreError as exc:  # e.g. credentials that could not be refreshed
+            raise QueueUnavailableError(self._scrub(
+                f"SQS {operation} failed: {type(exc).__name__}: {redact_url(str(exc))}")
+            ) from None
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:

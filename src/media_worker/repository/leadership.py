@@ -22,8 +22,16 @@ class AdvisoryLeadership:
 
     @classmethod
     def try_take(cls, url: str, name: str, connect_timeout: int) -> AdvisoryLeadership | None:
-        connection = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
-        row = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (name,)).fetchone()
+        # Keepalives: a half-open connection must not leave the holder believing it leads.
+        connection = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout,
+                                     keepalives=1, keepalives_idle=30, keepalives_interval=10,
+                                     keepalives_count=3)
+        try:
+            row = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                     (name,)).fetchone()
+        except BaseException:
+            connection.close()
+            raise
         if row and row[0]:
             return cls(connection)
         connection.close()

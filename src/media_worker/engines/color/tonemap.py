@@ -45,6 +45,8 @@ def bt2390(nits: np.ndarray, source_peak: float, target_peak: float = SDR_WHITE_
     source_pq = float(nits_to_pq(source_peak))
     e1 = nits_to_pq(nits) / source_pq
     max_lum = float(nits_to_pq(target_peak)) / source_pq
+    if max_lum >= 1:  # the display is as bright as the master: nothing to roll off
+        return np.minimum(nits, target_peak)
     knee = 1.5 * max_lum - 0.5
     t = np.clip((e1 - knee) / (1 - knee), 0.0, 1.0)
     spline = ((2 * t**3 - 3 * t**2 + 1) * knee + (t**3 - 2 * t**2 + t) * (1 - knee)
