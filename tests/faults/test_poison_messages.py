@@ -2,8 +2,9 @@
 
 A body that is not JSON, JSON without `mediaId`, and 256 KB of junk can never be processed:
 each is moved to the dead-letter queue once, never retried. A `mediaId` that names no row (here
-not even a UUID) is simply skipped and deleted. The worker keeps running and processes the next
-good job.
+not even a UUID) is skipped and deleted once its MISSING_ROW_GRACE_SECONDS have passed (none
+here: the grace for rows committed after their message has its own tests). The worker keeps
+running and processes the next good job.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def test_poison_messages_are_moved_aside_and_the_worker_goes_on(
         "256 KB of junk": "#" + junk(SQS_MAX_MESSAGE - 1024),
     }
     rowless = json.dumps({"jobId": "j-2", "mediaId": "not-a-uuid"})
-    worker = fleet.start()
+    worker = fleet.start(env={"MISSING_ROW_GRACE_SECONDS": "0"})
     fleet.wait_started(worker)
     for body in [*unusable.values(), rowless]:
         services.send(body)
