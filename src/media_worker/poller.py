@@ -15,7 +15,8 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from media_worker.errors import MediaWorkerError, QueueUnavailableError
+from media_worker.errors import QueueUnavailableError
+from media_worker.handback import abandon, hand_back_unstarted
 from media_worker.heartbeat import Heartbeat
 from media_worker.jobs import InFlightJob
 from media_worker.observability.logging import Logger, short_error
@@ -281,43 +282,15 @@ class QueuePoller:
         with self._lock:
             unfinished = list(self._in_flight.values())
         for job in unfinished:
-            self._abandon(job)
+            abandon(self._queue, self._repository, job, self._log)
         pool.shutdown(wait=not unfinished, cancel_futures=True)
 
     def _hand_back_unstarted(self) -> None:
-        """Messages received ahead whose job has not started go back at once, for another
-        worker to take, instead of waiting for the grace period or the visibility timeout."""
+        """Messages received ahead whose job has not started go back at once."""
         with self._lock:
             unstarted = [future for future in self._in_flight if future.cancel()]
             jobs = [self._in_flight.pop(future) for future in unstarted]
-        for job in jobs:
-            try:
-                with job.settling():  # no extension in flight can land after the hand-back
-                    self._queue.change_visibility(job.message, 0)
-            except MediaWorkerError as exc:
-                self._log.warning("could not hand back a message received ahead; it returns "
-                                  "after its visibility timeout",
-                                  messageId=job.message.message_id, error=short_error(exc))
-        if jobs:
-            self._log.info("handed back messages received ahead", messages=len(jobs))
-
-    def _abandon(self, job: InFlightJob) -> None:
-        """Give an unfinished job back: its row to PENDING, its message visible at once."""
-        job.finished.set()  # the heartbeat must not extend it again
-        self._log.warning("job did not finish within the grace period; handing it back",
-                          messageId=job.message.message_id)
-        try:
-            if job.claim is not None:
-                self._repository.release(job.claim, "interrupted by worker shutdown")
-        except MediaWorkerError as exc:
-            self._log.warning("could not release the row; its lease will expire",
-                              error=short_error(exc))
-        try:
-            with job.settling():
-                self._queue.change_visibility(job.message, 0)
-        except MediaWorkerError as exc:
-            self._log.warning("could not make the message visible; it returns after its "
-                              "visibility timeout", error=short_error(exc))
+        hand_back_unstarted(self._queue, jobs, self._log)
 
     @property
     def unfinished_jobs(self) -> int:
