@@ -4,8 +4,6 @@ pixels, one decode and one interest search per job."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from media_worker.engines.local import LocalEngine
 from media_worker.engines.port import OutputSpec, RenderedThumbnail, RenderResult, SourceMedia
 from media_worker.renditions import Focus
 from media_worker.types import Crop, ThumbnailSize
+from tests.unit.fresh_interpreter import Step, modules_loaded
 
 JOB = ThumbnailSize.parse_list("small:150x150,avatar:256x256:smart,og:1200x630:cover:jpeg:85")
 SQUARE = ThumbnailSize.parse("sq:256x256:cover")
@@ -212,21 +211,10 @@ def test_the_interest_is_found_once_per_job(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_opencv_loads_only_for_smart_sizes(tmp_path: Path) -> None:
     path = halves(tmp_path / "halves.png")
-    script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from media_worker.engines.local import LocalEngine\n"
-        "from media_worker.engines.port import OutputSpec, SourceMedia\n"
-        "from media_worker.types import ThumbnailSize\n"
-        "engine = LocalEngine(max_pixels=10**8, max_video_seconds=60)\n"
-        f"source = SourceMedia(Path({str(path)!r}), 'b', 'k')\n"
-        "engine.render(source, ThumbnailSize.parse_list('a:64x64:cover,b:99x99'), OutputSpec())\n"
-        "print('cv2' in sys.modules, 'numpy' in sys.modules)\n"
-        "engine.render(source, ThumbnailSize.parse_list('a:64x64:smart'), OutputSpec())\n"
-        "print('cv2' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["False", "False", "True"]
+    without_smart, with_smart = modules_loaded(
+        ["cv2", "numpy"], Step([path], "a:64x64:cover,b:99x99"), Step([path], "a:64x64:smart"))
+    assert without_smart == {"cv2": False, "numpy": False}
+    assert with_smart["cv2"]
 
 
 def test_hdr_gain_maps_are_cropped_with_the_picture() -> None:

@@ -12,8 +12,6 @@ the issue's "grey and flat") must fail the same bar, so the bar can fail.
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +34,7 @@ from media_worker.engines.local import LocalEngine
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.sniff import sniff
 from media_worker.types import ThumbnailSize
+from tests.unit.fresh_interpreter import Step, modules_loaded
 from tests.unit.test_fidelity import ssim
 
 with warnings.catch_warnings():
@@ -422,23 +421,11 @@ def test_sdr_corpus_stills_are_unchanged(engine: LocalEngine, corpus: Path,
 
 def test_sdr_stills_never_load_numpy(corpus: Path) -> None:
     """SDR jobs pay nothing for HDR: numpy is not even imported (a fresh interpreter)."""
-    script = (
-        "import sys\nfrom pathlib import Path\n"
-        "from media_worker.engines.local import LocalEngine\n"
-        "from media_worker.engines.port import OutputSpec, SourceMedia\n"
-        "from media_worker.types import ThumbnailSize\n"
-        "engine = LocalEngine(max_pixels=10**8, max_video_seconds=60)\n"
-        "for name in sys.argv[1:]:\n"
-        "    path = Path(name)\n"
-        "    engine.render(SourceMedia(path, 'm', 'k'), "
-        "ThumbnailSize.parse_list('s:64x64'), OutputSpec(color='keep-p3'))\n"
-        "print('numpy' in sys.modules)\n")
     names = ["images/camera/ultraHDR.jpg", "images/formats/heic/IMG_5195.HEIC",
              "images/formats/png/p3.png", "images/hdr/seine_sdr_gainmap_srgb.avif"]
-    paths = [str(corpus / name) for name in names if (corpus / name).exists()]
-    out = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True,
-                         text=True, check=True, timeout=120)
-    assert out.stdout.strip() == "False"
+    paths = [corpus / name for name in names if (corpus / name).exists()]
+    [loaded] = modules_loaded(["numpy"], Step(paths, color="keep-p3"))
+    assert loaded == {"numpy": False}
 
 
 # --- THUMBNAIL_COLOR=keep-p3 ----------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from media_worker.engines.video import _FrameReader, _representative_frame
 from media_worker.engines.video_hdr import render_hdr_frame
 from media_worker.errors import UnsupportedMediaError
 from media_worker.types import ThumbnailSize
+from tests.unit.fresh_interpreter import Step, modules_loaded
 from tests.unit.test_fidelity import ssim
 
 SIZES = ThumbnailSize.parse_list("small:150x150,large:1280x1280")
@@ -277,17 +277,5 @@ def test_sdr_video_is_unchanged(engine: LocalEngine, corpus: Path, name: str) ->
 
 
 def test_sdr_video_never_loads_numpy(corpus: Path) -> None:
-    script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from media_worker.engines.local import LocalEngine\n"
-        "from media_worker.engines.port import OutputSpec, SourceMedia\n"
-        "from media_worker.types import ThumbnailSize\n"
-        f"path = Path({str(corpus / 'videos/roadtrip-vp92-10bit.webm')!r})\n"
-        "engine = LocalEngine(max_pixels=10**8, max_video_seconds=3600)\n"
-        "engine.render(SourceMedia(path, 'b', 'k'), ThumbnailSize.parse_list('s:64x64'),"
-        " OutputSpec())\n"
-        "print('numpy' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    [loaded] = modules_loaded(["numpy"], Step([corpus / "videos/roadtrip-vp92-10bit.webm"]))
+    assert loaded == {"numpy": False}
