@@ -148,8 +148,9 @@ class QueuePoller:
         return self._idle()
 
     def _drained(self) -> bool:
-        """A drain is done the moment its last job ends, when the last receive found the
-        queue empty and it still is (one GetQueueAttributes instead of another long poll)."""
+        """A drain is done when nothing is in flight or due back, the last receive found the
+        queue empty and it still reports nothing visible or delayed (one GetQueueAttributes,
+        not another long poll, after the last job); an outage is not done."""
         if not (self._settings.drain and self._last_receive_empty) or self._in_flight:
             return False
         self._forget_overdue()
@@ -187,27 +188,14 @@ class QueuePoller:
         return True
 
     def _wait_for_due_back(self) -> bool:
-        """While draining with nothing in flight: False when no message we hid is still due
-        back; otherwise wait (up to a second) for the next one to be, and go on receiving."""
+        """While draining with nothing in flight: wait (up to a second) for the next message
+        we hid to be due back. Whether the drain is done is `_drained`'s to say, at the next
+        turn: one place looks at the queue's depth."""
         self._forget_overdue()
-        if not self._due_back:
-            return not self._queue_is_empty()
-        wait_for = min(self._due_back.values()) - time.monotonic()
-        self._stopping.wait(min(1.0, max(0.0, wait_for)))
+        if self._due_back:
+            wait_for = min(self._due_back.values()) - time.monotonic()
+            self._stopping.wait(min(1.0, max(0.0, wait_for)))
         return True
-
-    def _queue_is_empty(self) -> bool:
-        """Nothing visible or delayed (SQS's approximate counts); an outage counts as not
-        empty, so a drain waits for the queue rather than leaving work behind."""
-        try:
-            depth = self._queue.depth()
-        except QueueUnavailableError:
-            self._stopping.wait(1.0)
-            return False
-        if depth.visible + depth.delayed == 0:
-            return True
-        self._stopping.wait(min(1.0, self._settings.poll_interval_seconds))
-        return False
 
     def _forget_overdue(self) -> None:
         """Past its due time and the slack, a message we hid was taken by another worker."""
