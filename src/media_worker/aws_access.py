@@ -18,6 +18,12 @@ if TYPE_CHECKING:  # settings import this module; boto3 loads only where a clien
     import boto3
 
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+# The settings that give each client explicit keys (named in errors), and the original
+# system's development keys (LocalStack's, MinIO's) for a non-AWS endpoint with none found.
+QUEUE_KEY_VARIABLES = "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+STORAGE_KEY_VARIABLES = "MINIO_ACCESS_KEY/MINIO_SECRET_KEY"
+QUEUE_DEVELOPMENT_KEYS = ("test", "test")
+STORAGE_DEVELOPMENT_KEYS = ("minioadmin", "minioadmin")
 
 
 def is_aws_endpoint(url: str | None) -> bool:

@@ -11,7 +11,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from media_worker.aws_access import ServiceAccess
+from media_worker.aws_access import (
+    QUEUE_DEVELOPMENT_KEYS,
+    QUEUE_KEY_VARIABLES,
+    STORAGE_DEVELOPMENT_KEYS,
+    STORAGE_KEY_VARIABLES,
+    ServiceAccess,
+)
 
 if TYPE_CHECKING:
     from media_worker.types import ThumbnailSize
@@ -77,8 +83,8 @@ class SettingsViews:
             access_key_id=self.aws_access_key_id,
             secret_access_key=_secret(self.aws_secret_access_key),
             session_token=_secret(self.aws_session_token),
-            key_variables="AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-            development_keys=("test", "test"),
+            key_variables=QUEUE_KEY_VARIABLES,
+            development_keys=QUEUE_DEVELOPMENT_KEYS,
         )
 
     def storage_access(self) -> ServiceAccess:
@@ -90,10 +96,9 @@ class SettingsViews:
             secret_access_key=_secret(self.minio_secret_key if explicit
                                       else self.aws_secret_access_key),
             session_token=None if explicit else _secret(self.aws_session_token),
-            key_variables=("MINIO_ACCESS_KEY/MINIO_SECRET_KEY" if explicit or
-                           not self.aws_access_key_id else
-                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"),
-            development_keys=("minioadmin", "minioadmin"),
+            key_variables=(STORAGE_KEY_VARIABLES if explicit or not self.aws_access_key_id
+                           else QUEUE_KEY_VARIABLES),
+            development_keys=STORAGE_DEVELOPMENT_KEYS,
         )
 
     @property

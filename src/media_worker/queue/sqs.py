@@ -18,7 +18,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from media_worker.aws_access import OpenedSession, ServiceAccess, open_session
+from media_worker.aws_access import (
+    QUEUE_DEVELOPMENT_KEYS,
+    QUEUE_KEY_VARIABLES,
+    OpenedSession,
+    ServiceAccess,
+    open_session,
+)
 from media_worker.errors import QueueUnavailableError
 from media_worker.queue.port import QueueDepth, ReceivedMessage
 from media_worker.queue.sqs_dead_letters import (
@@ -96,7 +102,7 @@ class SqsQueue(SqsDeadLetterAdmin):
         the heartbeat, the gauge); more costs nothing, as connections open on demand."""
         opened = session or open_session(ServiceAccess(
             "queue", endpoint_url, region, access_key_id, secret_access_key, None,
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", ("test", "test")))
+            QUEUE_KEY_VARIABLES, QUEUE_DEVELOPMENT_KEYS))
         self._queue_url = queue_url
         self._dlq_url = dlq_url or None
         self._visibility_timeout = _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS)

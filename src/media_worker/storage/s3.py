@@ -22,7 +22,14 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import HTTPError as URLLib3HTTPError
 
-from media_worker.aws_access import OpenedSession, ServiceAccess, is_aws_endpoint, open_session
+from media_worker.aws_access import (
+    STORAGE_DEVELOPMENT_KEYS,
+    STORAGE_KEY_VARIABLES,
+    OpenedSession,
+    ServiceAccess,
+    is_aws_endpoint,
+    open_session,
+)
 from media_worker.errors import (
     MediaWorkerError,
     ObjectTooLargeError,
@@ -65,7 +72,7 @@ class S3Storage:
         """
         opened = session or open_session(ServiceAccess(
             "storage", endpoint_url, region, access_key_id, secret_access_key, None,
-            "MINIO_ACCESS_KEY/MINIO_SECRET_KEY", ("minioadmin", "minioadmin")))
+            STORAGE_KEY_VARIABLES, STORAGE_DEVELOPMENT_KEYS))
         self._endpoint_url = endpoint_url
         self._region = region
         self._credential_source = opened.credential_source
