@@ -222,15 +222,18 @@ class Settings(SettingsViews, BaseSettings):
                 self.sqs_endpoint = LOCALSTACK_ENDPOINT
         return self
 
+    def _animated_sizes(self) -> list[str]:
+        """Names of the animated sizes, in THUMBNAIL_SIZES and every profile."""
+        return [size.name for sizes in (self.thumbnail_sizes, *self.thumbnail_profiles.values())
+                for size in sizes if size.animated]
+
     @model_validator(mode="after")
     def _imagor_can_express_it(self) -> Settings:
         """The imagor protocol has no storyboard, clip or per-size animation: say so at
         start-up instead of failing job after job."""
         if self.thumbnail_engine is not EngineKind.IMAGORVIDEO:
             return self
-        animated = [size.name for sizes in (self.thumbnail_sizes,
-                                            *self.thumbnail_profiles.values())
-                    for size in sizes if size.animated]
+        animated = self._animated_sizes()
         if animated:
             raise ValueError(f"THUMBNAIL_SIZES/THUMBNAIL_PROFILES: animated sizes "
                              f"({', '.join(animated)}) need THUMBNAIL_ENGINE=local; the imagor "
@@ -247,9 +250,7 @@ class Settings(SettingsViews, BaseSettings):
         """Animated sizes, preview clips and storyboards parse (their grammar is fixed) but
         no engine renders them in this version: refuse them at start-up, naming them, rather
         than accept settings whose output never appears."""
-        animated = [size.name for sizes in (self.thumbnail_sizes,
-                                            *self.thumbnail_profiles.values())
-                    for size in sizes if size.animated]
+        animated = self._animated_sizes()
         if animated:
             raise ValueError(f"THUMBNAIL_SIZES/THUMBNAIL_PROFILES: animated sizes "
                              f"({', '.join(animated)}) are not rendered by this version")
