@@ -197,6 +197,7 @@ class MediaProcessor:
                 size=thumb.size.name, width=thumb.width, height=thumb.height,
                 format=thumb.format, mime_type=thumb.mime_type, bucket=bucket, key=key,
                 bytes=len(thumb.data), kind=thumb.kind, crop=thumb.crop,
+                frames=thumb.frames, duration_ms=thumb.duration_ms,
             ))
         log.debug("uploaded", stage="upload", count=len(stored))
         return stored

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from media_worker.config import ThumbnailFormat
-from media_worker.renditions import Focus
+from media_worker.renditions import Focus, PreviewSpec, StoryboardSpec
 from media_worker.types import Crop, ThumbnailSize
 
 
@@ -26,6 +26,12 @@ class OutputSpec:
     hdr_output: str = "sdr"  # HDR_OUTPUT: `gainmap` writes JPEG sizes of HDR originals as Ultra HDR
     color: str = "srgb"  # THUMBNAIL_COLOR: `keep-p3` keeps Display P3 originals in P3
     resize_light: str = "gamma"  # RESIZE_LIGHT: `linear` downscales in linear light
+    # Beyond the sizes: a video's preview clip and storyboard (None: off), and the limits that
+    # cut an animation (animated sizes, clips) rather than fail it.
+    preview: PreviewSpec | None = None
+    storyboard: StoryboardSpec | None = None
+    max_animation_frames: int = 300
+    max_animation_pixels: int = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,10 @@ class SourceMedia:
 
 @dataclass(frozen=True)
 class RenderedThumbnail:
-    """One encoded thumbnail, ready to upload. `crop` is the window of a `cover`/`smart` size
-    in upright source pixels (None for `fit`)."""
+    """One encoded rendition, ready to upload. `kind` is image, animation, preview,
+    storyboard or storyboard-vtt; `size.name` names its key (`preview`, `storyboard-0`, …).
+    `crop` is the window of a `cover`/`smart` size in upright source pixels (None for `fit`);
+    `frames` and `duration_ms` are set for animations and clips."""
 
     size: ThumbnailSize
     width: int
@@ -52,6 +60,8 @@ class RenderedThumbnail:
     data: bytes
     kind: str = "image"
     crop: Crop | None = None
+    frames: int | None = None
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True)
