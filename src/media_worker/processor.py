@@ -26,11 +26,12 @@ from media_worker.observability.logging import Logger, short_error
 from media_worker.observability.metrics import WorkerMetrics
 from media_worker.outcomes import METRIC_OUTCOMES, Outcome, missing_row_delay, until_lease_ends
 from media_worker.queue.port import MessageQueue
-from media_worker.renditions import parse_focus, sizes_for
+from media_worker.renditions import parse_focus, recorded_request, rendition_request, sizes_for
 from media_worker.repository.port import Claim, MediaRepository
 from media_worker.settlement import Settlement
 from media_worker.storage.port import ObjectStorage
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData, ThumbnailSize
+from media_worker.uploads import upload_renditions
 
 
 @dataclass(frozen=True)
@@ -148,9 +149,11 @@ class MediaProcessor:
         record = claim.record
         request = job.request
         # A job the settings cannot frame fails before its original is fetched.
-        sizes = sizes_for(request.profile if request else None, self._settings.profiles,
-                          self._settings.sizes)
-        focus = parse_focus(request.focus if request else None)
+        profile, raw_focus = rendition_request(request.profile if request else None,
+                                               request.focus if request else None,
+                                               record.metadata)
+        sizes = sizes_for(profile, self._settings.profiles, self._settings.sizes)
+        focus = parse_focus(raw_focus)
         with self._scratch_dir() as scratch:
             original = scratch / "original"
             with job.timed("download"):
@@ -167,7 +170,8 @@ class MediaProcessor:
             raise ClaimLostError(claim.media_id)
         with job.timed("upload"):
             thumbnails = self._upload(record.id, result, log)
-        return thumbnails, {**result.metadata, "bytes": size}
+        return thumbnails, {**result.metadata, "bytes": size,
+                            **recorded_request(profile, focus)}
 
     def _render(self, source: SourceMedia, sizes: list[ThumbnailSize]) -> RenderResult:
         try:
@@ -184,21 +188,10 @@ class MediaProcessor:
         return written
 
     def _upload(self, media_id: str, result: RenderResult, log: Logger) -> list[ThumbnailData]:
-        bucket = self._settings.thumbnail_bucket
-        stored = []
-        for thumb in result.thumbnails:
-            key = self._settings.key_template.format(
-                media_id=media_id, size=thumb.size.name, ext=_extension(thumb.format)
-            )
-            self._storage.upload(bucket, key, thumb.data, thumb.mime_type)
-            self._metrics.thumbnail_stored(thumb.size.name)
-            self._metrics.add_output_bytes(len(thumb.data))
-            stored.append(ThumbnailData(
-                size=thumb.size.name, width=thumb.width, height=thumb.height,
-                format=thumb.format, mime_type=thumb.mime_type, bucket=bucket, key=key,
-                bytes=len(thumb.data), kind=thumb.kind, crop=thumb.crop,
-                frames=thumb.frames, duration_ms=thumb.duration_ms,
-            ))
+        stored = upload_renditions(self._storage, self._metrics,
+                                   bucket=self._settings.thumbnail_bucket,
+                                   key_template=self._settings.key_template,
+                                   media_id=media_id, result=result)
         log.debug("uploaded", stage="upload", count=len(stored))
         return stored
 
@@ -329,7 +322,3 @@ class MediaProcessor:
 def _with_type(log: Logger, exc: BaseException) -> Logger:
     """Failure lines carry the exception's type next to its short message."""
     return log.bind(errorType=type(exc).__name__)
-
-
-def _extension(fmt: str) -> str:
-    return {"jpeg": "jpg"}.get(fmt, fmt)

@@ -139,6 +139,25 @@ def parse_focus(raw: Any) -> Focus | None:
     return Focus(*values)
 
 
+def rendition_request(profile: str | None, focus: Any,
+                      row_metadata: dict[str, Any] | None) -> tuple[str | None, Any]:
+    """The job's profile and focus: the message's, else those the row's `metadata` records.
+    A job re-sent without them (the reconciliation sweep, `retry-failed`, `backfill` send
+    only the row's id) then renders what was asked for: the worker records both in the row
+    when it finishes, and an API may store them there when it inserts the row."""
+    recorded = row_metadata or {}
+    return (profile if profile is not None else recorded.get("profile"),
+            focus if focus is not None else recorded.get("focus"))
+
+
+def recorded_request(profile: str | None, focus: Focus | None) -> dict[str, Any]:
+    """What the row's metadata keeps of the request, for the next time the job is sent."""
+    kept: dict[str, Any] = {"profile": profile} if profile is not None else {}
+    if focus is not None:
+        kept["focus"] = {"x": focus.x, "y": focus.y}
+    return kept
+
+
 def sizes_for(profile: str | None, profiles: dict[str, list[ThumbnailSize]],
               default: list[ThumbnailSize]) -> list[ThumbnailSize]:
     """The sizes of a job: its profile's, else the default; an unknown profile fails it."""

@@ -315,6 +315,25 @@ def test_a_job_picks_its_profiles_sizes() -> None:
     assert [t.size for t in world.repository.rows[media_id].thumbnails or []] == ["a64"]
 
 
+def test_a_finished_row_records_the_profile_and_focus_it_was_rendered_with() -> None:
+    world = World(profiles={"avatar": ThumbnailSize.parse_list("a64:64x64:cover")})
+    media_id = world.pending()
+    world.deliver({"mediaId": media_id, "profile": "avatar", "focus": {"x": 0.25, "y": 1}})
+    metadata = world.repository.rows[media_id].metadata or {}
+    assert (metadata["profile"], metadata["focus"]) == ("avatar", {"x": 0.25, "y": 1.0})
+
+
+def test_a_job_resent_without_its_profile_renders_the_one_its_row_records() -> None:
+    world = World(profiles={"avatar": ThumbnailSize.parse_list("a64:64x64:cover")})
+    media_id = world.pending()
+    row = world.repository.rows[media_id]
+    world.repository.rows[media_id] = row.model_copy(
+        update={"metadata": {"profile": "avatar", "focus": {"x": 0.1, "y": 0.9}}})
+    assert world.deliver({"mediaId": media_id}) is Outcome.READY
+    assert [t.size for t in world.repository.rows[media_id].thumbnails or []] == ["a64"]
+    assert world.engine.sources[-1].focus == Focus(0.1, 0.9)
+
+
 def test_an_unknown_profile_fails_the_row_before_downloading(world: World) -> None:
     media_id = world.pending()
     assert world.deliver({"mediaId": media_id, "profile": "x"}) is Outcome.FAILED
