@@ -1,38 +1,6 @@
-"""A compact placeholder an app can paint while the real thumbnail loads.
+"""Where the engine imported its BlurHash from before the placeholders got a package of their
+own (`placeholders/`); kept so `local.py` goes on working until its import moves there."""
 
-BlurHash (the `blurhash` package, MIT, pure Python, widely used by apps that decode it). The
-ThumbHash package on PyPI was tried first and crashes on images with alpha. The hash is
-computed from the smallest thumbnail already encoded, shrunk to at most 16x16: BlurHash keeps
-only 4x3 low-frequency components, which 16x12 pixels carry as well as 32x24 (the strings
-differ in the last digits), and the pure-Python encoder is several times cheaper there
-(docs/performance.md; the C binding `blurhash-python` is faster still but calls a Pillow API
-removed in Pillow 14).
-Transparent pixels are flattened onto white, as BlurHash has no alpha.
-"""
+from media_worker.engines.placeholders.blurhash import blurhash_of
 
-from __future__ import annotations
-
-import blurhash
-import pyvips
-
-from media_worker.engines.port import RenderedThumbnail
-
-SIDE = 16
-COMPONENTS = (4, 3)
-
-
-def blurhash_of(thumbnails: list[RenderedThumbnail]) -> str:
-    """BlurHash of the smallest thumbnail, 4x3 components (4x3 for landscape, 3x4 portrait)."""
-    smallest = min(thumbnails, key=lambda thumb: thumb.width * thumb.height)
-    image = pyvips.Image.new_from_buffer(smallest.data, "")
-    image = image.thumbnail_image(SIDE, height=SIDE, size="down")
-    if image.hasalpha():
-        image = image.flatten(background=[255] * (image.bands - 1))
-    if image.bands < 3:
-        image = image.colourspace("srgb")
-    data = bytes(image.cast("uchar").write_to_memory())
-    width, height, bands = image.width, image.height, image.bands
-    rows = [[data[(y * width + x) * bands:(y * width + x) * bands + 3] for x in range(width)]
-            for y in range(height)]
-    x_components, y_components = COMPONENTS if width >= height else COMPONENTS[::-1]
-    return blurhash.encode(rows, components_x=x_components, components_y=y_components)
+__all__ = ["blurhash_of"]
