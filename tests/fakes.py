@@ -24,6 +24,7 @@ from media_worker.engines.port import (
 from media_worker.errors import ObjectTooLargeError, OriginalNotFoundError
 from media_worker.queue.port import QueueDepth, ReceivedMessage
 from media_worker.repository.port import Claim, NewMedia
+from media_worker.storage.reader import ObjectReader
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData, ThumbnailSize
 
 
@@ -94,6 +95,10 @@ class FakeStorage:
         destination.write_bytes(data)
         return len(data)
 
+    def open_reader(self, bucket: str, key: str, *, max_read_bytes: int) -> ObjectReader:
+        return ObjectReader(BytesRangeSource(self._get(bucket, key)), name=key,
+                            max_read_bytes=max_read_bytes)
+
     def upload(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         if self.fail_with is not None:
             raise self.fail_with
@@ -128,6 +133,30 @@ class FakeStorage:
             return self.objects[(bucket, key)]
         except KeyError:
             raise OriginalNotFoundError(f"{bucket}/{key} not found") from None
+
+
+@dataclass
+class BytesRangeSource:
+    """A RangeSource over bytes in memory that records every fetch as (start, length)."""
+
+    data: bytes
+    etag: str = '"fake-etag"'
+    fetches: list[tuple[int, int]] = field(default_factory=list)
+    bytes_received: int = 0
+    closed: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def fetch(self, start: int, length: int) -> bytes:
+        self.fetches.append((start, length))
+        chunk = self.data[start:start + length]
+        self.bytes_received += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
 
 
 @dataclass

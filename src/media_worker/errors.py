@@ -40,6 +40,16 @@ class OriginalNotFoundError(PermanentError):
     """The original named by the row does not exist in storage."""
 
 
+class ReadLimitExceededError(LimitExceededError):
+    """Reading an original in place would fetch more than MAX_READ_BYTES: a file built (or
+    muxed) so that a decoder reads most of it is refused rather than paid for."""
+
+
+class TruncatedOriginalError(PermanentError):
+    """The store holds fewer bytes than it announced for the original: every retry would find
+    the same hole."""
+
+
 class ConfigurationError(PermanentError):
     """The worker is misconfigured for this job (e.g. a remote engine rejects our signature)."""
 
@@ -50,6 +60,11 @@ class SchemaMissingError(MediaWorkerError):
 
 class StorageUnavailableError(TransientError):
     """Object storage could not be reached or answered with a server error."""
+
+
+class OriginalChangedError(TransientError):
+    """The original was replaced while it was being read in ranges: the bytes already read
+    belong to another version. A later attempt reads the new version from the start."""
 
 
 class RepositoryUnavailableError(TransientError):

@@ -2,7 +2,8 @@
 
 The same tests run against the local directory and against S3 on two real servers, moto and
 SeaweedFS (which, unlike moto, checks SigV4 signatures and keys), so anything the worker relies
-on behaves alike on one machine and in production.
+on behaves alike on one machine and in production. The adapters are tests/contract/conftest.py's;
+reading an object in place has its own module, test_object_reader_contract.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,7 +27,8 @@ from media_worker.errors import (
 from media_worker.storage.filesystem import FilesystemStorage
 from media_worker.storage.port import ObjectStorage
 from media_worker.storage.s3 import S3Storage
-from tests.conftest import S3Server, free_port, s3_server
+from tests.conftest import S3Server, free_port
+from tests.contract.conftest import s3_storage_on
 
 PAYLOAD_BYTES = 3 * 1024 * 1024 + 17  # several chunks, not a round number
 WEBP = "image/webp"
@@ -36,48 +37,6 @@ WEBP = "image/webp"
 def _payload(size: int = PAYLOAD_BYTES) -> bytes:
     """Non-repeating bytes, so a misplaced chunk cannot go unnoticed."""
     return os.urandom(size)
-
-
-S3_SERVERS = [pytest.param(name, marks=pytest.mark.services) for name in ("moto", "seaweedfs")]
-
-
-def _s3(server: S3Server, **options: object) -> S3Storage:
-    return S3Storage(endpoint_url=server.endpoint, access_key_id=server.access_key,
-                     secret_access_key=server.secret_key, **options)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def bucket(unique_name: str) -> str:
-    return unique_name
-
-
-@pytest.fixture
-def fs_storage(tmp_path: Path, bucket: str) -> Iterator[FilesystemStorage]:
-    storage = FilesystemStorage(tmp_path / "storage")
-    storage.ensure_bucket(bucket)
-    yield storage
-    storage.close()
-
-
-def _s3_storage(request: pytest.FixtureRequest, server_name: str, bucket: str) -> S3Storage:
-    storage = _s3(s3_server(request, server_name))
-    request.addfinalizer(storage.close)
-    storage.ensure_bucket(bucket)
-    return storage
-
-
-@pytest.fixture(params=S3_SERVERS)
-def s3_storage(request: pytest.FixtureRequest, bucket: str) -> S3Storage:
-    """S3Storage on each S3 server, with a fresh, empty bucket."""
-    return _s3_storage(request, request.param, bucket)
-
-
-@pytest.fixture(params=["filesystem", *S3_SERVERS])
-def storage(request: pytest.FixtureRequest, bucket: str) -> ObjectStorage:
-    """Each adapter (S3 on each server) with a fresh, empty bucket named by `bucket`."""
-    if request.param == "filesystem":
-        return request.getfixturevalue("fs_storage")
-    return _s3_storage(request, request.param, bucket)
 
 
 # --- every adapter -------------------------------------------------------------------------
@@ -303,7 +262,7 @@ def test_wrong_storage_keys_raise_unavailable_naming_the_credentials(
     """Rejected keys are the store's (or the operator's) trouble, not the media's: transient,
     with a hint, and never the secret itself."""
     wrong = S3Server(seaweedfs.endpoint, seaweedfs.access_key, "wrong-" + seaweedfs.secret_key)
-    storage = _s3(wrong, max_attempts=1)
+    storage = s3_storage_on(wrong, max_attempts=1)
 
     with pytest.raises(StorageUnavailableError, match="credentials") as caught:
         storage.size(unique_name, "uploads/a.jpg")  # a HEAD: the 403 has no body, no code

@@ -24,6 +24,9 @@ from media_worker.errors import (
     PermanentError,
     StorageUnavailableError,
 )
+from media_worker.storage import read_ahead
+from media_worker.storage.file_reader import FileRangeSource
+from media_worker.storage.reader import ObjectReader
 
 _CHUNK_BYTES = 1024 * 1024
 # Writes land in `.mw-tmp-*` first; such names are refused as keys and hidden from listings.
@@ -77,6 +80,19 @@ class FilesystemStorage:
             except BaseException:
                 destination.unlink(missing_ok=True)
                 raise
+
+    def open_reader(self, bucket: str, key: str, *, max_read_bytes: int) -> ObjectReader:
+        """The file itself, read where it lies and never cached twice (storage/file_reader.py
+        says how a changed file is told)."""
+        stream = self._open_object(bucket, key)
+        try:
+            source = FileRangeSource(stream, self._object_path(bucket, key), f"{bucket}/{key}",
+                                     lambda: _translated("read", bucket, key))
+        except BaseException:
+            stream.close()
+            raise
+        return ObjectReader(source, name=key, max_read_bytes=max_read_bytes,
+                            read_ahead=read_ahead.NONE)
 
     def upload(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         """`content_type` is not stored: the worker sniffs bytes and rows record the type."""

@@ -37,6 +37,9 @@ from media_worker.errors import (
     PermanentError,
     StorageUnavailableError,
 )
+from media_worker.storage.read_ahead import ReadAhead
+from media_worker.storage.reader import DEFAULT_READ_AHEAD, ObjectReader
+from media_worker.storage.s3_reader import S3RangeSource
 
 _CHUNK_BYTES = 1024 * 1024
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
@@ -64,17 +67,21 @@ class S3Storage:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_pool_connections: int = 32,
+        read_ahead: ReadAhead = DEFAULT_READ_AHEAD,
     ) -> None:
         """`session` carries credentials resolved by `aws_access.open_session`; without one,
         the keys given here (or, when None, boto3's chain) are used. `max_attempts` counts
         every try of one request, the first included; botocore's standard mode backs off with
-        jitter between them (5xx, throttling, connection errors).
+        jitter between them (5xx, throttling, connection errors); a ranged read whose body
+        is cut short is asked again as often. `read_ahead` shapes what open_reader fetches.
         """
         opened = session or open_session(ServiceAccess(
             "storage", endpoint_url, region, access_key_id, secret_access_key, None,
             STORAGE_KEY_VARIABLES, STORAGE_DEVELOPMENT_KEYS))
         self._endpoint_url = endpoint_url
         self._region = region
+        self._max_attempts = max_attempts
+        self._read_ahead = read_ahead
         self._credential_source = opened.credential_source
         # Kept only to scrub them from messages; never formatted anywhere.
         self._secrets = tuple(s for s in opened.secrets if len(s) >= _MIN_SCRUBBED_SECRET)
@@ -132,6 +139,15 @@ class S3Storage:
                 raise
             finally:
                 body.close()
+
+    def open_reader(self, bucket: str, key: str, *, max_read_bytes: int) -> ObjectReader:
+        """Ranged GETs of the version found by the first one (storage/s3_reader.py)."""
+        first = min(self._read_ahead.first or _CHUNK_BYTES, max_read_bytes)
+        source, head = S3RangeSource.open(self._client, bucket, key, first=first,
+                                          attempts=self._max_attempts,
+                                          translated=self._translated)
+        return ObjectReader(source, name=key, max_read_bytes=max_read_bytes,
+                            read_ahead=self._read_ahead, head=head)
 
     def upload(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         with self._translated("PutObject", bucket, key):
