@@ -111,6 +111,9 @@ class Settings(SettingsViews, BaseSettings):
     thumbnail_color: Literal["srgb", "keep-p3"] = "srgb"
     # `linear`: downscale in linear light (fine bright detail keeps its brightness).
     resize_light: Literal["gamma", "linear"] = "gamma"
+    # `keep`: the original's GPS position is stored in the row's metadata (`gps`); `drop`
+    # never stores it. Thumbnails carry no position either way (metadata is stripped).
+    metadata_gps: Literal["drop", "keep"] = "drop"
     imagorvideo_url: str = "http://imagorvideo:8080"
     imagorvideo_secret: SecretStr | None = None
     imagorvideo_signer_type: Literal["sha1", "sha256", "sha512"] = "sha1"
@@ -178,7 +181,7 @@ class Settings(SettingsViews, BaseSettings):
 
     @field_validator("log_level", "log_format", "thumbnail_format", "thumbnail_engine",
                      "imagorvideo_signer_type", "imagorvideo_source", "tonemap", "hdr_output",
-                     "thumbnail_color", "resize_light", mode="before")
+                     "thumbnail_color", "resize_light", "metadata_gps", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

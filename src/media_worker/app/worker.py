@@ -32,6 +32,7 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
                           background=settings.background_rgb, tonemap=settings.tonemap,
                           hdr_output=settings.hdr_output, color=settings.thumbnail_color,
                           resize_light=settings.resize_light,
+                          gps=settings.metadata_gps == "keep",
                           preview=settings.video_preview, storyboard=settings.video_storyboard,
                           max_animation_frames=settings.max_animation_frames,
                           max_animation_pixels=settings.max_animation_pixels),

@@ -26,6 +26,7 @@ class OutputSpec:
     hdr_output: str = "sdr"  # HDR_OUTPUT: `gainmap` writes JPEG sizes of HDR originals as Ultra HDR
     color: str = "srgb"  # THUMBNAIL_COLOR: `keep-p3` keeps Display P3 originals in P3
     resize_light: str = "gamma"  # RESIZE_LIGHT: `linear` downscales in linear light
+    gps: bool = False  # METADATA_GPS=keep: the row's metadata keeps the original's position
     # Beyond the sizes: a video's preview clip and storyboard (None: off), and the limits that
     # cut an animation (animated sizes, clips) rather than fail it.
     preview: PreviewSpec | None = None

@@ -10,7 +10,7 @@ that only ever sees photos should not pay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -19,9 +19,12 @@ from typing import Any
 import pyvips
 from PIL import Image
 
+from media_worker.engines.capture import Capture
 from media_worker.engines.display import DisplayTransform, display_transform
+from media_worker.engines.exif_facts import capture_of_pillow, capture_of_vips
 from media_worker.engines.isobmff import video_sample_entries
 from media_worker.engines.sniff import MediaType
+from media_worker.engines.video_details import VideoDetails, video_details
 from media_worker.errors import CorruptMediaError, LimitExceededError, UnsupportedMediaError
 
 # Formats the libvips build of pyvips-binary loads itself.
@@ -65,6 +68,7 @@ class ImageHeader:
     orientation: int = 1
     has_alpha: bool = False
     pages: int = 1
+    capture: Capture = field(default_factory=Capture)  # taken when, with what, where (EXIF)
 
     @property
     def upright(self) -> tuple[int, int]:
@@ -97,7 +101,7 @@ def header_of_vips(image: pyvips.Image) -> ImageHeader:
     orientation = int(image.get("orientation")) if image.get_typeof("orientation") else 1
     pages = int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
     return ImageHeader(image.width, image.height, _valid_orientation(orientation),
-                       bool(image.hasalpha()), pages)
+                       bool(image.hasalpha()), pages, capture_of_vips(image))
 
 
 def open_with_pillow(path: Path, media_type: MediaType) -> Image.Image:
@@ -110,7 +114,8 @@ def header_of_pillow(image: Image.Image) -> ImageHeader:
     orientation = image.getexif().get(EXIF_ORIENTATION, 1)
     return ImageHeader(image.width, image.height,
                        _valid_orientation(orientation if isinstance(orientation, int) else 1),
-                       image.has_transparency_data, getattr(image, "n_frames", 1))
+                       image.has_transparency_data, getattr(image, "n_frames", 1),
+                       capture_of_pillow(image))
 
 
 def read_image_header(path: Path, media_type: MediaType) -> ImageHeader:
@@ -140,12 +145,15 @@ def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
             f"{max_pixels} (MAX_PIXELS)")
 
 
-def image_metadata(media_type: MediaType, header: ImageHeader) -> dict[str, Any]:
-    """What the row's `metadata` says about a still image; width/height are upright."""
+def image_metadata(media_type: MediaType, header: ImageHeader, *,
+                   gps: bool = False) -> dict[str, Any]:
+    """What the row's `metadata` says about a still image; width/height are upright. The
+    position only with `gps` (METADATA_GPS=keep)."""
     width, height = header.upright
-    return {"kind": "image", "format": media_type.format, "mimeType": media_type.mime_type,
-            "width": width, "height": height, "orientation": header.orientation,
-            "hasAlpha": header.has_alpha, "pages": header.pages}
+    picture = {"kind": "image", "format": media_type.format, "mimeType": media_type.mime_type,
+               "width": width, "height": height, "orientation": header.orientation,
+               "hasAlpha": header.has_alpha, "pages": header.pages}
+    return picture | header.capture.to_metadata(gps=gps)
 
 
 @cache
@@ -187,6 +195,7 @@ class VideoFacts:
     codec: str
     frame_rate: float | None
     has_audio: bool
+    details: VideoDetails = field(default_factory=VideoDetails)  # bitrate, audio, capture
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -221,7 +230,7 @@ def video_facts(container: Any, stream: Any) -> VideoFacts:
         duration=stream_duration(container, stream),
         codec=context.codec.canonical_name or context.codec.name,
         frame_rate=round(float(rate), 3) if rate else None,
-        has_audio=bool(container.streams.audio))
+        has_audio=bool(container.streams.audio), details=video_details(container, stream))
 
 
 def check_video_limits(facts: VideoFacts, max_pixels: int | None,
@@ -257,15 +266,19 @@ def first_frame_transform(container: Any, stream: Any) -> DisplayTransform:
 
 
 def video_metadata(media_type: MediaType, facts: VideoFacts, *, width: int, height: int,
-                   transform: DisplayTransform) -> dict[str, Any]:
-    """What the row's `metadata` says about a video; width/height as shown (upright)."""
+                   transform: DisplayTransform, gps: bool = False) -> dict[str, Any]:
+    """What the row's `metadata` says about a video; width/height as shown (upright). The
+    position only with `gps` (METADATA_GPS=keep). `durationMs`, `fps` and `videoCodec`
+    repeat `duration`, `frameRate` and `codec` under the names the API reads; the first
+    names stay for the readers that already use them."""
     return {
         "kind": "video", "format": media_type.format, "mimeType": media_type.mime_type,
         "width": width, "height": height, "duration": round(facts.duration, 3),
         "codec": facts.codec, "frameRate": facts.frame_rate,
         "rotation": transform.rotation, "mirrored": transform.mirrored,
-        "hasAudio": facts.has_audio,
-    }
+        "hasAudio": facts.has_audio, "durationMs": round(facts.duration * 1000),
+        "fps": facts.frame_rate, "videoCodec": facts.codec,
+    } | facts.details.to_metadata(gps=gps)
 
 
 def display_size(width: int, height: int, sar: Fraction) -> tuple[int, int]:

@@ -78,7 +78,7 @@ def render_video(
     except av.FFmpegError as exc:
         raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc), path)) from None
     metadata = video_metadata(media_type, facts, width=width, height=height,
-                              transform=transform)
+                              transform=transform, gps=output.gps)
     metadata["hdr"] = colour.signal.to_metadata()
     return RenderResult(thumbnails, metadata)
 

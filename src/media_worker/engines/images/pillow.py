@@ -54,7 +54,8 @@ def render_with_pillow(
             check_pixels(opened.width, opened.height, max_pixels)
             signal = detect_still(path, media_type, icc=opened.info.get("icc_profile"),
                                   gain_map=_has_gain_map(opened))
-            metadata = image_metadata(media_type, header) | {"hdr": signal.to_metadata()}
+            metadata = (image_metadata(media_type, header, gps=output.gps)
+                        | {"hdr": signal.to_metadata()})
             framing = Framing(*header.upright, focus)
             if signal.is_hdr:
                 return _render_hdr(path, opened, header, signal, sizes=sizes, output=output,

@@ -53,7 +53,7 @@ def render_with_vips(
     box = largest_box(width, height, sizes)
     framing = Framing(width, height, focus)
     signal = _signal(path, media_type, header)
-    metadata = image_metadata(media_type, facts) | {"hdr": signal.to_metadata()}
+    metadata = image_metadata(media_type, facts, gps=output.gps) | {"hdr": signal.to_metadata()}
     with admitted(budget, _decode_megabytes(media_type, header)):
         if signal.is_hdr:
             from media_worker.engines.images.hdr import decode_code_values, tone_mapped
