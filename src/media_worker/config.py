@@ -138,6 +138,10 @@ class Settings(SettingsViews, BaseSettings):
     decode_memory_mb: int = Field(128, ge=0)
     max_attempts: int = Field(5, ge=1, le=100)
     max_input_bytes: int = Field(512 * 1024 * 1024, ge=1)
+    # Bytes one job may fetch of an original read in place (storage's open_reader: a video's
+    # index and the packets around its frames), however large the original; MAX_INPUT_BYTES
+    # bounds a whole download instead. Checked before each fetch and counted across them.
+    max_read_bytes: int = Field(256 * 1024 * 1024, ge=1)
     max_pixels: int = Field(100_000_000, ge=1)
     max_video_seconds: float = Field(4 * 3600, gt=0)
     job_timeout_seconds: float = Field(600, gt=0)

@@ -268,3 +268,20 @@ def test_the_imagor_engine_probes_in_decoder_processes_with_the_configured_retri
         assert retry.total == 0
     finally:
         engine.close()
+
+
+def test_max_read_bytes_defaults_to_256_mib() -> None:
+    assert load_settings().max_read_bytes == 256 * 1024 * 1024
+
+
+def test_max_read_bytes_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_READ_BYTES", "1048576")
+    assert load_settings().max_read_bytes == 1024 * 1024
+
+
+def test_a_max_read_bytes_of_zero_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_READ_BYTES", "0")
+    with pytest.raises(SettingsError, match="MAX_READ_BYTES"):
+        load_settings()
