@@ -164,6 +164,12 @@ def test_gps_without_altitude_has_no_alt(camera: Path) -> None:
     assert facts_of(camera / "DSCN0010.jpg")["gps"] == {"lat": 43.467448, "lon": 11.885127}
 
 
+def test_gps_in_degrees_and_decimal_minutes(corpus: Path) -> None:
+    """This Pixel 4a AVIF writes 48° 49.325' N, 2° 23.9083' E (seconds 0)."""
+    assert facts_of(corpus / "images/hdr/seine_sdr_gainmap_srgb.avif")["gps"] == {
+        "lat": 48.822083, "lon": 2.398472, "alt": 83.2}
+
+
 def test_southern_and_below_sea_level_are_negative() -> None:
     exif = gps_exif("S", (IFDRational(33), IFDRational(52), IFDRational(0)), "E",
                     (151.0, 12.0, 30.0), GPSAltitudeRef=b"\x01",

@@ -165,10 +165,10 @@ def _subsec_microseconds(value: object) -> int:
 
 def _degrees(value: object, reference: object) -> float | None:
     parts = value if isinstance(value, tuple | list) else (value,)
-    numbers = [_number(part) for part in parts[:3]]
-    if not numbers or any(number is None or number < 0 for number in numbers):
+    numbers = [number for number in map(_number, parts[:3]) if number is not None and number >= 0]
+    if not numbers or len(numbers) != len(parts[:3]):
         return None
-    degrees = sum(number / 60**index for index, number in enumerate(numbers))  # type: ignore[operator]
+    degrees = sum(number / 60**index for index, number in enumerate(numbers))
     return -degrees if (clean_text(reference) or "").upper() in _SOUTH_WEST else degrees
 
 
