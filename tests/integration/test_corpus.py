@@ -24,13 +24,8 @@ pytestmark = pytest.mark.services
 MEMORY_LIMIT_BYTES = 300 * 1024 * 1024
 BOMBS = ["png_decompression_dos.png", "decompression_bomb.gif", "decompression_bomb_extents.gif",
          "vp8l-16383x16383.webp", "65536-uint32-limit.png", "giant-image.jpg", "reallybig.bmp"]
-RAW_AND_PDF = "issue 16: RAW, PDF and 200 MP photos are not supported yet"
 EXPECTED_FAILURES = {
-    "images/hdr/200MP.heic": RAW_AND_PDF,
-    "images/raw/GOPR0024.GPR": RAW_AND_PDF,  # read as a TIFF today, not refused as a RAW
-    **{f"documents/pdf/{name}": RAW_AND_PDF for name in (
-        "minimal-document.pdf", "pdflatex-4-pages.pdf", "i3.pdf", "habibi-rotated.pdf",
-        "graph.pdf", "encrypted-with-images.pdf")},
+    "images/hdr/200MP.heic": "issue 16: 200 MP photos are not supported yet",
 }
 
 

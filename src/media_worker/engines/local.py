@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyvips
 
 from media_worker.engines.decode_budget import DecodeBudget
@@ -9,7 +11,8 @@ from media_worker.engines.images import render_image
 from media_worker.engines.placeholder import blurhash_of
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.probe import configure_libvips
-from media_worker.engines.sniff import MediaKind, sniff
+from media_worker.engines.raw_sniff import RAW_FORMATS
+from media_worker.engines.sniff import MediaKind, MediaType, sniff
 from media_worker.errors import CorruptMediaError, UnsupportedMediaError
 from media_worker.types import ThumbnailSize
 
@@ -30,6 +33,11 @@ class LocalEngine:
         """Render every size (one thumbnail per size, in the order given)."""
         media_type = sniff(source.path)
         try:
+            camera_or_page = _raw_or_pdf(media_type)
+            if camera_or_page is not None:
+                return _with_placeholder(camera_or_page(
+                    source.path, media_type, sizes, output, max_pixels=self._max_pixels,
+                    budget=self._budget, focus=source.focus))
             if media_type.kind is MediaKind.IMAGE:
                 result = render_image(source.path, media_type, sizes, output,
                                       max_pixels=self._max_pixels, budget=self._budget,
@@ -55,6 +63,20 @@ class LocalEngine:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _raw_or_pdf(media_type: MediaType) -> Callable[..., RenderResult] | None:
+    """The RAW or PDF path, imported on the first such file: LibRaw and PDFium add to the
+    memory of every decoder process, which a worker that sees neither should not pay."""
+    if media_type.format in RAW_FORMATS:
+        from media_worker.engines.raw import render_raw
+
+        return render_raw
+    if media_type.kind is MediaKind.DOCUMENT:
+        from media_worker.engines.pdf import render_pdf
+
+        return render_pdf
+    return None
 
 
 def _with_placeholder(result: RenderResult) -> RenderResult:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from media_worker.engines.raw_sniff import RAW_MIME_TYPES, sniff_raw
 from media_worker.engines.svg_root import has_svg_root
 from media_worker.errors import UnsupportedMediaError
 
@@ -23,6 +24,7 @@ class MediaKind(StrEnum):
     IMAGE = "image"
     VIDEO = "video"
     AUDIO = "audio"
+    DOCUMENT = "document"  # PDF: its first page
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def sniff_bytes(head: bytes) -> MediaType:
     """`sniff` for bytes already in memory (the first few KiB of a file are enough)."""
     if not head:
         raise UnsupportedMediaError("unsupported media type: empty file")
-    for detect in (_simple_magic, _riff, _iso_bmff, _matroska, _ogg, _audio_frames, _svg):
+    for detect in (_camera_raw, _simple_magic, _riff, _iso_bmff, _matroska, _ogg,
+                   _audio_frames, _svg, _pdf):
         found = detect(head)
         if found is not None:
             return found
@@ -117,6 +120,18 @@ def _is_ico(head: bytes) -> bool:
     if len(head) < 22 or head[:4] != b"\x00\x00\x01\x00":
         return False
     return int.from_bytes(head[4:6], "little") > 0 and head[9] == 0
+
+
+def _camera_raw(head: bytes) -> MediaType | None:
+    fmt = sniff_raw(head)  # before the TIFF and ISO-BMFF signatures RAW files share
+    return _image(fmt, RAW_MIME_TYPES[fmt]) if fmt else None
+
+
+def _pdf(head: bytes) -> MediaType | None:
+    """`%PDF-` within the first 1024 bytes, as PDF readers accept after leading junk."""
+    if b"%PDF-" not in head[:1024]:
+        return None
+    return MediaType(MediaKind.DOCUMENT, "pdf", "application/pdf")
 
 
 def _riff(head: bytes) -> MediaType | None:
@@ -270,7 +285,6 @@ def _svg(head: bytes) -> MediaType | None:
 # --- messages -------------------------------------------------------------------------------
 
 _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF", "PDF document"),
     (b"8BPS", "Photoshop document"),
     (b"PK\x03\x04", "ZIP archive"),
     (b"\x1f\x8b", "gzip data"),
