@@ -22,11 +22,11 @@ from pathlib import Path
 import pyvips
 
 import media_worker
-from bench import batch, crops, hdr, images, pipeline, thumbor, video
+from bench import batch, crops, hdr, images, pipeline, ranged_reads, thumbor, video
 from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load_average
 from media_worker.config import Settings
 
-BENCHES = ("vips", "pillow", "limit", "encoders", "video", "hdr", "crops", "thumbor",
+BENCHES = ("vips", "pillow", "limit", "encoders", "video", "ranged", "hdr", "crops", "thumbor",
            "concurrency",
            "e2e", "batch", "memory", "soak")
 # The soak runs for many minutes (5,000 jobs: about 13 here): only when asked (--only soak).
@@ -37,6 +37,9 @@ DESCRIPTIONS = {
     "pillow": "2 engine vs naive Pillow, CPU s per photo (target <= 0.33x)",
     "thumbor": "3 engine vs Thumbor server, photos/s on 2 cores (target >= 3x)",
     "video": "4 video: time to frame vs ffmpeg -ss T (target <= 1.2x)",
+    "ranged": "15 one video frame (open, seek to 10%, decode) read in place through S3 ranged "
+              "reads vs downloaded whole, 10-400 MB MP4s on SeaweedFS: bytes (target <= 2% or "
+              "16 MB) and wall time",
     "hdr": "9 HDR: tone mapping's share of a PQ/HLG job (target <= 1.15x), gainmap vs sdr "
            "JPEG output (<= 1.3x), RESIZE_LIGHT linear vs gamma, SDR jobs before/after the "
            "HDR work",
@@ -142,6 +145,7 @@ def _steps(inputs: Inputs, report: Report, selected: set[str], *, reps: int, job
         ("limit", lambda: images.limit_bench(inputs, reps, report)),
         ("encoders", lambda: images.encoder_sweep(inputs, reps, report)),
         ("video", lambda: video.video_bench(inputs, reps, report)),
+        ("ranged", lambda: ranged_reads.ranged_reads_bench(inputs, reps, report)),
         ("hdr", lambda: hdr.hdr_bench(inputs, reps, report)),
         ("crops", lambda: crops.crops_bench(inputs, reps, report)),
         ("thumbor", lambda: thumbor.thumbor_bench(inputs, reps, report)),

@@ -1,0 +1,179 @@
+"""15. Originals read in place: what one video frame costs through ranged reads, against a
+whole download.
+
+Inputs: H.264 MP4s of about 10, 100 and 400 MB (640x360, noise-laden testsrc2 at 4 Mb/s, a
+keyframe every 2 s; the larger ones are the 10 MB clip looped with stream copy), each with the
+`moov` at the end (ffmpeg's default) and remuxed with `-movflags +faststart`. They are made
+once per run with Debian's ffmpeg in the run's temporary directory and stored in SeaweedFS (a
+production S3 server, on loopback). Not moto: it answers a ranged GET by loading the whole
+object first, so each range of a 400 MB object costs a third of a second there.
+
+- ours: `S3Storage.open_reader` + `av.open(reader)` + seek to 10% of the duration + decode one
+  frame; bytes are the reader's `bytes_fetched`.
+- anchor: `S3Storage.download` to a temporary file + the same open, seek and decode on it
+  (what the worker does today); bytes are the object's size.
+
+Target (issue 15): bytes fetched ≤ 2% of the file or 16 MB, whichever is larger. Loopback has
+no latency and no bandwidth limit, so the wall-time ratio here is the least the reader gains;
+each range is a round trip, so over a real network it gains more where downloads are slower.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+from tests.servers import ServerUnavailable, find_weed, seaweedfs_server
+
+from bench.common import Inputs, Report, Row, Skip, Target, median, run_quietly, seconds
+from media_worker.storage.s3 import S3Storage
+
+MB = 1_000_000
+BUCKET = "bench-ranged"
+SEEK_FRACTION = 0.1
+MAX_READ_BYTES = 1 << 40  # measured, not limited
+BASE_SECONDS = 20
+LOOPS = {"10 MB": 1, "100 MB": 10, "400 MB": 40}
+QUICK_SIZES = ("10 MB", "100 MB")
+
+
+@dataclass(frozen=True)
+class Video:
+    label: str
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"videos/{self.path.name}"
+
+
+@dataclass(frozen=True)
+class Cost:
+    wall: float
+    fetched: int
+    pts: int
+
+
+def make_videos(workdir: Path, quick: bool) -> list[Video]:
+    """The inputs, moov at the end and faststart for each size."""
+    if shutil.which("ffmpeg") is None:
+        raise Skip("`ffmpeg` not installed (apt-get install ffmpeg)")
+    folder = workdir / "ranged"
+    folder.mkdir(exist_ok=True)
+    base = folder / "base.mp4"
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={BASE_SECONDS}",
+            "-vf", "noise=alls=60:allf=t", "-c:v", "libx264", "-preset", "ultrafast",
+            "-g", "50", "-b:v", "4M", "-maxrate", "4M", "-bufsize", "8M",
+            "-pix_fmt", "yuv420p", str(base))
+    videos = []
+    for label, loops in LOOPS.items():
+        if quick and label not in QUICK_SIZES:
+            continue
+        name = label.replace(" ", "")
+        moov_end = folder / f"{name}-moov-end.mp4"
+        _ffmpeg("-stream_loop", str(loops - 1), "-i", str(base), "-c", "copy", str(moov_end))
+        faststart = folder / f"{name}-faststart.mp4"
+        _ffmpeg("-i", str(moov_end), "-c", "copy", "-movflags", "+faststart", str(faststart))
+        videos += [Video(f"{label}, moov at the end", moov_end),
+                   Video(f"{label}, faststart", faststart)]
+    return videos
+
+
+def _ffmpeg(*args: str) -> None:
+    run_quietly(["ffmpeg", "-v", "error", "-nostdin", "-y", *args])
+
+
+def one_frame(file: object) -> int:
+    """Open, seek to 10% of the duration, decode one frame; its pts."""
+    with av.open(file, metadata_errors="ignore") as container:  # type: ignore[call-overload]
+        stream = container.streams.video[0]
+        duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+        target = duration * SEEK_FRACTION
+        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        frame = next(container.decode(stream))
+        return int(frame.pts)
+
+
+def via_reader(storage: S3Storage, video: Video) -> Cost:
+    start = time.perf_counter()
+    with storage.open_reader(BUCKET, video.key, max_read_bytes=MAX_READ_BYTES) as reader:
+        pts = one_frame(reader)
+        fetched = reader.bytes_fetched
+    return Cost(time.perf_counter() - start, fetched, pts)
+
+
+def via_download(storage: S3Storage, video: Video, scratch: Path) -> Cost:
+    start = time.perf_counter()
+    destination = scratch / "original.mp4"
+    try:
+        fetched = storage.download(BUCKET, video.key, destination)
+        pts = one_frame(str(destination))
+    finally:
+        destination.unlink(missing_ok=True)
+    return Cost(time.perf_counter() - start, fetched, pts)
+
+
+@contextmanager
+def _stored(videos: list[Video], workdir: Path) -> Iterator[S3Storage]:
+    try:
+        find_weed()
+    except ServerUnavailable as exc:
+        raise Skip(str(exc)) from None
+    with seaweedfs_server(workdir) as server:
+        storage = S3Storage(endpoint_url=server.endpoint, access_key_id=server.access_key,
+                            secret_access_key=server.secret_key)
+        try:
+            storage.ensure_bucket(BUCKET)
+            for video in videos:
+                storage.upload_file(BUCKET, video.key, video.path, "video/mp4")
+            yield storage
+        finally:
+            storage.close()
+
+
+def ranged_reads_bench(inputs: Inputs, reps: int, report: Report) -> None:
+    videos = make_videos(inputs.workdir, inputs.quick)
+    detail = ["| original | size | reader: fetched | share | reader: wall | download: wall | "
+              "wall ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
+    server_dir = Path(tempfile.mkdtemp(prefix="seaweedfs-", dir=inputs.workdir))
+    with _stored(videos, server_dir) as storage:
+        for video in videos:
+            size = video.path.stat().st_size
+            ours, theirs = _measure(storage, video, inputs.workdir, reps)
+            fetched = ours[0].fetched
+            share = fetched / size
+            allowed = max(0.02, 16 * MB / size)
+            wall_ratio = median(c.wall for c in ours) / median(c.wall for c in theirs)
+            report.add(Row("15 ranged reads: bytes of one frame", video.label,
+                           f"{fetched / MB:.2f} MB", f"{size / MB:.0f} MB", share,
+                           Target("<=", round(allowed, 3))))
+            report.add(Row("15 ranged reads: wall of one frame", video.label,
+                           seconds(median(c.wall for c in ours)),
+                           seconds(median(c.wall for c in theirs)), wall_ratio))
+            detail.append(f"| {video.label} | {size / MB:.0f} MB | {fetched / MB:.2f} MB | "
+                          f"{share:.2%} | {seconds(median(c.wall for c in ours))} | "
+                          f"{seconds(median(c.wall for c in theirs))} | {wall_ratio:.3f}× |")
+    report.section(f"15 ranged reads vs download, SeaweedFS on loopback ({reps} repetitions, "
+                   "medians)", "\n".join(detail))
+
+
+def _measure(storage: S3Storage, video: Video, scratch: Path, reps: int
+             ) -> tuple[list[Cost], list[Cost]]:
+    """Interleaved repetitions of both paths, after one warm-up of each; both must land on
+    the same frame."""
+    via_reader(storage, video)
+    via_download(storage, video, scratch)
+    ours, theirs = [], []
+    for _ in range(reps):
+        ours.append(via_reader(storage, video))
+        theirs.append(via_download(storage, video, scratch))
+    if {c.pts for c in ours} != {c.pts for c in theirs}:
+        raise RuntimeError(f"{video.label}: the reader and the download decoded different "
+                           f"frames ({ours[0].pts} vs {theirs[0].pts})")
+    return ours, theirs
