@@ -99,6 +99,11 @@ def covers(preview: tuple[int, int], picture: tuple[int, int], target: tuple[int
     return abs((pw / ph) / (width / height) - 1) <= PREVIEW_ASPECT_TOLERANCE
 
 
+def half_size_covers(picture: tuple[int, int], target: tuple[int, int]) -> bool:
+    """Whether LibRaw's half-size decode of a `picture` (upright) still covers `target`."""
+    return picture[0] // 2 >= target[0] and picture[1] // 2 >= target[1]
+
+
 def upright_preview(image: pyvips.Image, orientation: int) -> pyvips.Image:
     """The preview turned by the RAW's orientation, whatever its own EXIF says."""
     image = image.copy()
@@ -151,8 +156,7 @@ def _demosaiced(raw: Any, picture: RawPicture, target: tuple[int, int],
     """The sensor data demosaiced (half size when that covers `target`), upright, in sRGB."""
     import rawpy
 
-    width, height = picture.upright
-    half = width // 2 >= target[0] and height // 2 >= target[1]
+    half = half_size_covers(picture.upright, target)
     with admitted(budget, _demosaic_megabytes(raw, half=half)):
         pixels = raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8,
                                  output_color=rawpy.ColorSpace.sRGB)
