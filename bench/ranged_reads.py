@@ -6,7 +6,7 @@ keyframe every 2 s; the larger ones are the 10 MB clip looped with stream copy),
 `moov` at the end (ffmpeg's default) and remuxed with `-movflags +faststart`. They are made
 once per run with Debian's ffmpeg in the run's temporary directory and stored in SeaweedFS (a
 production S3 server, on loopback). Not moto: it answers a ranged GET by loading the whole
-object first, so each range of a 400 MB object costs a third of a second there.
+object first, so a range there costs what the object's size does (docs/performance.md).
 
 - ours: `S3Storage.open_reader` + `av.open(reader)` + seek to 10% of the duration + decode one
   frame; bytes are the reader's `bytes_fetched`.
