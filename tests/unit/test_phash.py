@@ -81,6 +81,16 @@ def test_a_transparent_picture_is_hashed_as_seen_on_white() -> None:
     assert phash_of(transparent) == phash_of(on_white)
 
 
+@pytest.mark.parametrize("colour", [[0, 0, 0], [255, 255, 255], [200, 30, 30]])
+def test_a_flat_picture_has_no_hash(colour: list[int]) -> None:
+    flat = pyvips.Image.black(300, 200, bands=3).new_from_image(colour)
+    assert phash_of(flat.cast("uchar").copy(interpretation="srgb")) is None
+
+
+def test_a_picture_transparent_everywhere_has_no_hash() -> None:
+    assert phash_of(pyvips.Image.black(64, 64, bands=4).copy(interpretation="srgb")) is None
+
+
 def test_hex_is_16_digits_and_signed_is_the_same_bits_as_a_bigint() -> None:
     top_bit = PerceptualHash(1 << 63 | 5)
     assert top_bit.hex == "8000000000000005"

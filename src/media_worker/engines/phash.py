@@ -13,8 +13,9 @@ Differences from `imagehash` in what goes in, not in the maths: a picture with a
 on white (Pillow's "L" would take the colour under transparent pixels, which is arbitrary),
 and the grey and the resize stay in floating point (Pillow rounds to 8 bits after each).
 A hash is read from the largest thumbnail the job already decoded, never from the original
-again: 32x32 is all it keeps. A flat picture's AC terms are rounding noise, so its bits are
-too; such pictures have no structure to compare.
+again: 32x32 is all it keeps. A flat picture (blank, one colour, transparent everywhere) gets
+no hash: its AC terms are rounding noise and its bits with them, or all zero, so every flat
+picture would match every other whatever its colour.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyvips
 SIDE = 32  # the picture is reduced to SIDExSIDE
 BLOCK = 8  # the BLOCKxBLOCK lowest frequencies make the 64 bits
 LUMA = (0.299, 0.587, 0.114)  # BT.601, as Pillow's convert("L")
+FLAT = 1.0  # a 32x32 grey copy spanning less than one 8-bit level has nothing to hash
 _MASK = (1 << 64) - 1
 
 
@@ -65,9 +67,11 @@ def hamming(a: PerceptualHash | str | int, b: PerceptualHash | str | int) -> int
     return (first.bits ^ second.bits).bit_count()
 
 
-def phash_of(image: pyvips.Image) -> PerceptualHash:
-    """The pHash of an upright, decoded picture (8-bit sRGB or grey, alpha or not)."""
-    return phash_of_grey(_grey32(image))
+def phash_of(image: pyvips.Image) -> PerceptualHash | None:
+    """The pHash of an upright, decoded picture (8-bit sRGB or grey, alpha or not); None
+    for a flat one."""
+    grey = _grey32(image)
+    return None if np.ptp(grey) < FLAT else phash_of_grey(grey)
 
 
 def phash_of_grey(grey: np.ndarray) -> PerceptualHash:
