@@ -253,17 +253,6 @@ class Settings(SettingsViews, BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _animation_not_rendered_yet(self) -> Settings:
-        """Animated sizes parse (their grammar is fixed) but are not rendered yet: refuse
-        them at start-up, naming them, rather than accept settings whose output never
-        appears."""
-        animated = self._animated_sizes()
-        if animated:
-            raise ValueError(f"THUMBNAIL_SIZES/THUMBNAIL_PROFILES: animated sizes "
-                             f"({', '.join(animated)}) are not rendered by this version")
-        return self
-
-    @model_validator(mode="after")
     def _clips_not_rendered_yet(self) -> Settings:
         """Preview clips and storyboards likewise."""
         for name, value in (("VIDEO_STORYBOARD", self.video_storyboard),

@@ -69,6 +69,7 @@ class FitMode(StrEnum):
 
 
 SIZE_FORMATS = ("webp", "jpeg", "avif", "png", "gif")
+ANIMATED_FORMATS = ("webp", "gif")  # webp when an animated size names no format
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _BOX_RE = re.compile(r"^(\d+)\s*[xX]\s*(\d+)$")
 SIZE_GRAMMAR = "name:WIDTHxHEIGHT[:fit|cover|smart][:format][:quality][:animated]"
@@ -104,6 +105,9 @@ class ThumbnailSize(BaseModel):
             options[key] = value
         if options.get("format") == "gif" and not options.get("animated"):
             raise ValueError(f"{text.strip()!r}: gif is for animated sizes (add :animated)")
+        if options.get("animated") and options.get("format") not in (None, *ANIMATED_FORMATS):
+            raise ValueError(f"{text.strip()!r}: an animation cannot be {options['format']}; "
+                             f"animated sizes are {' or '.join(ANIMATED_FORMATS)}")
         try:
             return cls(name=parts[0], width=int(box.group(1)), height=int(box.group(2)),
                        **options)

@@ -285,3 +285,12 @@ def test_a_max_read_bytes_of_zero_stops_start_up_naming_it(
     monkeypatch.setenv("MAX_READ_BYTES", "0")
     with pytest.raises(SettingsError, match="MAX_READ_BYTES"):
         load_settings()
+
+
+def test_an_animated_size_is_accepted_with_the_local_engine(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THUMBNAIL_SIZES", "small:150x150,loop:320x320:animated")
+    monkeypatch.setenv("THUMBNAIL_PROFILES", '{"chat": "g:160x160:cover:gif:animated"}')
+    settings = load_settings()
+    assert [size.animated for size in settings.thumbnail_sizes] == [False, True]
+    assert settings.thumbnail_profiles["chat"][0].format == "gif"

@@ -48,6 +48,13 @@ def test_a_bad_size_is_refused_saying_why(text: str, complaint: str) -> None:
         ThumbnailSize.parse(text)
 
 
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "avif"])
+def test_an_animated_size_refuses_a_format_that_cannot_animate(fmt: str) -> None:
+    with pytest.raises(ValueError, match=f"an animation cannot be {fmt}; animated sizes are "
+                                         "webp or gif"):
+        ThumbnailSize.parse(f"loop:320x320:{fmt}:animated")
+
+
 def test_a_size_prints_as_it_parses() -> None:
     for text in ("small:150x150", "a:256x256:smart:webp:82", "g:64x64:gif:animated"):
         assert str(ThumbnailSize.parse(text)) == text
@@ -127,8 +134,7 @@ def test_the_imagor_engine_refuses_animated_sizes_naming_them(
 
 
 @pytest.mark.parametrize(("variable", "value"), [
-    ("VIDEO_STORYBOARD", "160x90:auto"), ("VIDEO_PREVIEW", "480x480:3:12:webp"),
-    ("THUMBNAIL_SIZES", "small:150x150,loop:320x320:animated")])
+    ("VIDEO_STORYBOARD", "160x90:auto"), ("VIDEO_PREVIEW", "480x480:3:12:webp")])
 def test_what_no_engine_renders_yet_is_refused_at_start_up(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
 ) -> None:

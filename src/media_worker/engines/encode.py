@@ -201,6 +201,8 @@ def fit(image: pyvips.Image, size: ThumbnailSize, *, linear: bool = False) -> py
 
 
 def _format_of(size: ThumbnailSize, output: OutputSpec) -> ThumbnailFormat:
+    if size.animated and not size.format:  # animated sizes are WebP, animated or not
+        return ThumbnailFormat.WEBP
     return ThumbnailFormat(size.format) if size.format else output.format
 
 
@@ -209,6 +211,10 @@ def encode(image: pyvips.Image, size: ThumbnailSize, output: OutputSpec,
            ) -> RenderedThumbnail:
     """Encode one thumbnail in the configured format, metadata stripped. A JPEG given
     `gain_stops` (HDR over SDR light, see color/gainmap.py) is written as Ultra HDR."""
+    if size.format == "gif":  # an animated size of a still original: one frame, as asked
+        return RenderedThumbnail(size=size, width=image.width, height=image.height,
+                                 format="gif", mime_type="image/gif", crop=crop,
+                                 data=image.gifsave_buffer(keep=KEEP_NONE), kind="image")
     fmt = _format_of(size, output)
     quality = size.quality or output.quality
     keep = KEEP_ICC if output.color == "keep-p3" and carries_p3(image) else KEEP_NONE

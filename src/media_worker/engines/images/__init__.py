@@ -1,17 +1,22 @@
 """Still images: libvips with shrink-on-load (`vips.py`), and Pillow + pillow-heif
 (`pillow.py`) where libvips has no loader in pyvips-binary (HEIC/HEVC, BMP, ICO, animated AVIF)
 or gives up on damaged data. Both read the header through `engines/probe.py` first, so the
-pixel limit is enforced before any pixel is decoded.
+pixel limit is enforced before any pixel is decoded. An animated original goes through
+`animated.py`, which renders its still sizes here, at its first visible frame.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pyvips
+from PIL import UnidentifiedImageError
 
+from media_worker.engines.animated.probe import AnimationFacts, animation_of
 from media_worker.engines.decode_budget import DecodeBudget
 from media_worker.engines.decode_errors import decode_error, vips_detail
+from media_worker.engines.images.animated import render_animation
 from media_worker.engines.images.pillow import render_with_pillow
 from media_worker.engines.images.vips import render_with_vips
 from media_worker.engines.port import OutputSpec, RenderResult
@@ -35,19 +40,38 @@ def render_image(
     if media_type.format == "jxl" and not jxl_plugin_loaded():
         raise UnsupportedMediaError(
             "JPEG XL is not supported: no JPEG XL decoder is installed (pillow-jxl-plugin)")
-    if not libvips_loads(media_type):
-        return render_with_pillow(path, media_type, sizes, output, max_pixels=max_pixels,
-                                  budget=budget, focus=focus)
+    animation = _animation(path, media_type)
+    still = partial(_render_still, path, media_type, output=output, max_pixels=max_pixels,
+                    budget=budget, focus=focus)
+    if animation is not None:
+        return render_animation(path, media_type, animation, sizes, output,
+                                max_pixels=max_pixels, budget=budget, focus=focus, still=still)
+    return still(sizes, 0)
+
+
+def _animation(path: Path, media_type: MediaType) -> AnimationFacts | None:
+    """The animation, or None: a still, or a header the still path will explain."""
     try:
-        return render_with_vips(path, media_type, sizes, output, max_pixels=max_pixels,
-                                budget=budget, focus=focus)
+        return animation_of(path, media_type)
+    except (pyvips.Error, OSError, UnidentifiedImageError, ValueError, EOFError):
+        return None
+
+
+def _render_still(path: Path, media_type: MediaType, sizes: list[ThumbnailSize], page: int,
+                  *, output: OutputSpec, max_pixels: int, budget: DecodeBudget | None,
+                  focus: Focus | None) -> RenderResult:
+    """libvips, or Pillow where libvips has no loader or gives up; `page` is the frame."""
+    options = {"max_pixels": max_pixels, "budget": budget, "focus": focus, "page": page}
+    if not libvips_loads(media_type):
+        return render_with_pillow(path, media_type, sizes, output, **options)
+    try:
+        return render_with_vips(path, media_type, sizes, output, **options)
     except pyvips.Error as exc:
         vips_failure = CorruptMediaError(decode_error(media_type, vips_detail(exc), path))
         vips_said_why = bool((exc.detail or "").strip())
     if media_type.format not in SECOND_CHANCE:
         raise vips_failure
     try:
-        return render_with_pillow(path, media_type, sizes, output, max_pixels=max_pixels,
-                                  budget=budget, focus=focus)
+        return render_with_pillow(path, media_type, sizes, output, **options)
     except CorruptMediaError as pillow_failure:
         raise (vips_failure if vips_said_why else pillow_failure) from None

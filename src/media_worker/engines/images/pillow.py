@@ -47,11 +47,15 @@ _HDR_BYTES_PER_PIXEL = 3 * 6  # 16-bit RGB(A): libheif's planes, pillow-heif's, 
 def render_with_pillow(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
     *, max_pixels: int, budget: DecodeBudget | None, focus: Focus | None = None,
+    page: int = 0,
 ) -> RenderResult:
+    """`page` is the frame of an animation the stills show."""
     try:
         with open_with_pillow(path, media_type) as opened:
             header = header_of_pillow(opened)
             check_pixels(opened.width, opened.height, max_pixels)
+            if page:
+                opened.seek(page)
             signal = detect_still(path, media_type, icc=opened.info.get("icc_profile"),
                                   gain_map=_has_gain_map(opened))
             metadata = (image_metadata(media_type, header, gps=output.gps)

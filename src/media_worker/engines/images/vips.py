@@ -41,9 +41,11 @@ MAX_JPEG_SHRINK = 8  # libjpeg's DCT scaling goes down to 1/8
 def render_with_vips(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
     *, max_pixels: int, budget: DecodeBudget | None, focus: Focus | None = None,
+    page: int = 0,
 ) -> RenderResult:
     """Raises pyvips.Error where libvips cannot decode the file (the caller decides). The
-    decode covers the box of every `cover`/`smart` size (`largest_box`)."""
+    decode covers the box of every `cover`/`smart` size (`largest_box`); `page` is the frame
+    of an animation the stills show."""
     source = vips_source(path, media_type)
     header = vips_header(source)
     facts = header_of_vips(header)
@@ -65,7 +67,7 @@ def render_with_vips(
         else:
             largest = _decode_fitted(source, media_type, box, width, height,
                                      profiles=_profiles(signal, header, output)
-                                     | {"linear": output.resize_light == "linear"})
+                                     | {"linear": output.resize_light == "linear"}, page=page)
             thumbnails = render_sizes(largest, sizes, output, framing=framing)
         del largest  # the decoder's buffers go with it, inside the admission
     return RenderResult(thumbnails, metadata)
@@ -102,7 +104,8 @@ def _bits(header: pyvips.Image) -> int:
 
 
 def _decode_fitted(source: str | bytes, media_type: MediaType, box: ThumbnailSize,
-                   width: int, height: int, *, profiles: dict[str, str]) -> pyvips.Image:
+                   width: int, height: int, *, profiles: dict[str, str], page: int = 0
+                   ) -> pyvips.Image:
     """The picture decoded once, upright, in sRGB, fitted to `box` (`width`x`height` upright).
 
     Colour management only where `profiles` asks (an embedded profile, CMYK, a P3 picture that
@@ -116,6 +119,10 @@ def _decode_fitted(source: str | bytes, media_type: MediaType, box: ThumbnailSiz
     options |= profiles
     if isinstance(source, bytes):
         return pyvips.Image.thumbnail_buffer(source, box.width, **options)
+    if page:  # a later frame of an animation (GIF, WebP): no shrink-on-load to lose
+        frame = pyvips.Image.new_from_file(source, page=page, access="sequential",
+                                           fail_on="none")
+        return frame.thumbnail_image(box.width, **options)
     shrink = jpeg_shrink(width, height, box) if media_type.format == "jpeg" else 1
     if shrink == 1:
         return pyvips.Image.thumbnail(source, box.width, fail_on="none", **options)
