@@ -11,7 +11,7 @@ a 7x7 mean filter first, and the block one row and column further in, without th
 
 Differences from `imagehash` in what goes in, not in the maths: a picture with alpha is seen
 on white (Pillow's "L" would take the colour under transparent pixels, which is arbitrary),
-and the grey and the resize stay in floating point (Pillow rounds to 8 bits after each).
+and it is resized (libvips' Lanczos 3) before it is made grey, the grey left unrounded.
 A hash is read from the largest thumbnail the job already decoded, never from the original
 again: 32x32 is all it keeps. A flat picture (blank, one colour, transparent everywhere) gets
 no hash: its AC terms are rounding noise and its bits with them, or all zero, so every flat
@@ -86,13 +86,17 @@ def phash_of_grey(grey: np.ndarray) -> PerceptualHash:
 
 
 def _grey32(image: pyvips.Image) -> np.ndarray:
+    """The SIDExSIDE grey picture: resized in colour first (libvips on 8-bit bands is several
+    times quicker than on a floating-point grey of the whole thumbnail), then made grey."""
     if image.hasalpha():
         image = image.flatten(background=[255] * (image.bands - 1))
-    grey = image[0] if image.bands < 3 else image[:3].recomb([list(LUMA)])
-    grey = grey.cast("double")
-    if (grey.width, grey.height) != (SIDE, SIDE):
-        grey = grey.resize(SIDE / grey.width, vscale=SIDE / grey.height, kernel="lanczos3")
-    return np.ndarray(buffer=grey.write_to_memory(), dtype=np.float64, shape=(SIDE, SIDE))
+    if image.format != "uchar":  # 16-bit or float: to 8-bit sRGB as the thumbnails are
+        image = image.colourspace("srgb").cast("uchar")
+    if (image.width, image.height) != (SIDE, SIDE):
+        image = image.resize(SIDE / image.width, vscale=SIDE / image.height, kernel="lanczos3")
+    pixels = np.ndarray(buffer=image.write_to_memory(), dtype=np.uint8,
+                        shape=(SIDE, SIDE, image.bands)).astype(np.float64)
+    return pixels[:, :, 0] if image.bands < 3 else pixels[:, :, :3] @ np.array(LUMA)
 
 
 @cache

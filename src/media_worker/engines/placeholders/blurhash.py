@@ -21,9 +21,14 @@ SIDE = 16
 COMPONENTS = (4, 3)
 
 
+# What the hash may be taken from: pictures libvips reads (not a clip's MP4, nor a WebVTT).
+PICTURE_KINDS = ("image", "animation")
+
+
 def blurhash_of(thumbnails: list[RenderedThumbnail]) -> str:
     """BlurHash of the smallest thumbnail, 4x3 components (4x3 for landscape, 3x4 portrait)."""
-    smallest = min(thumbnails, key=lambda thumb: thumb.width * thumb.height)
+    pictures = [thumb for thumb in thumbnails if thumb.kind in PICTURE_KINDS]
+    smallest = min(pictures, key=lambda thumb: thumb.width * thumb.height)
     image = pyvips.Image.new_from_buffer(smallest.data, "")
     image = image.thumbnail_image(SIDE, height=SIDE, size="down")
     if image.hasalpha():

@@ -1,8 +1,9 @@
 """The small RGBA copy of a picture that the ThumbHash and the colours are computed from.
 
-Both only need low frequencies or colour statistics, so a copy of at most 100x100 pixels (the
-ThumbHash reference's own limit) carries all they read; shrinking first keeps their numpy work
-tiny whatever the thumbnail's size. Alpha is kept (not flattened): both weigh pixels by it.
+Both only need low frequencies or colour statistics, so each reads a copy far smaller than a
+thumbnail: their numpy and Pillow work then costs next to nothing whatever the thumbnail's
+size (the sides chosen, and what they cost and change: docs/media.md, "Placeholders"). Alpha
+is kept (not flattened): both weigh pixels by it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyvips
 
-SIDE = 100  # ThumbHash's encoder refuses larger inputs
 
-
-def small_rgba(image: pyvips.Image, side: int = SIDE) -> np.ndarray:
+def small_rgba(image: pyvips.Image, side: int) -> np.ndarray:
     """`image` fitted inside `side`x`side` (never enlarged) as 8-bit sRGB with alpha, an
     array of shape (height, width, 4); an opaque picture gets alpha 255 everywhere."""
     if image.width > side or image.height > side:
