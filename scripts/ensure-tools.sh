@@ -2,21 +2,36 @@
 # Debian tools the tests and benchmarks compare against, installed when missing and we are
 # root with apt-get; otherwise whatever needs them skips, saying what to install.
 #   scripts/ensure-tools.sh          vipsthumbnail (libvips-tools): the fidelity reference;
-#                                    ffmpeg (with zscale): the HDR video tone-mapping reference
+#                                    ffmpeg (with zscale): the HDR video tone-mapping reference;
+#                                    promtool (prometheus): checks and unit-tests the alert rules
+#                                    of deploy/kubernetes (installed without its recommended
+#                                    node exporter; the tests run no Prometheus server)
 #   scripts/ensure-tools.sh --bench  also tjbench (libjpeg-turbo-progs): bench/
 set -uo pipefail
-declare -A packages=([vipsthumbnail]=libvips-tools [ffmpeg]=ffmpeg)
+declare -A packages=([vipsthumbnail]=libvips-tools [ffmpeg]=ffmpeg [promtool]=prometheus)
+# Packages installed without their recommendations.
+declare -A lean=([prometheus]=1)
 if [ "${1:-}" = "--bench" ]; then
   packages[tjbench]=libjpeg-turbo-progs
 fi
 missing=()
+full=()
+bare=()
 for tool in "${!packages[@]}"; do
-  command -v "$tool" >/dev/null || missing+=("${packages[$tool]}")
+  command -v "$tool" >/dev/null && continue
+  package=${packages[$tool]}
+  missing+=("$package")
+  if [ -n "${lean[$package]:-}" ]; then bare+=("$package"); else full+=("$package"); fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "ensure-tools: installing ${missing[*]}" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") \
+  (apt-get update -qq \
+    && { [ ${#full[@]} -eq 0 ] \
+         || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${full[@]}"; } \
+    && { [ ${#bare[@]} -eq 0 ] \
+         || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+              "${bare[@]}"; }) \
     >/dev/null 2>&1 || echo "ensure-tools: could not install ${missing[*]}; what needs them will skip" >&2
 else
   echo "ensure-tools: missing ${missing[*]}; what needs them will skip" >&2
