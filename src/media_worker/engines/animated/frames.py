@@ -24,7 +24,6 @@ from PIL import Image
 from media_worker.engines.animated.probe import AnimationFacts, played_delay
 from media_worker.engines.decode_budget import MEGABYTE
 from media_worker.engines.encode import to_srgb8
-from media_worker.engines.images.pillow import srgb_pixels
 from media_worker.engines.probe import open_with_pillow
 from media_worker.engines.sniff import MediaType
 
@@ -81,9 +80,10 @@ def decode_frames(path: Path, media_type: MediaType, facts: AnimationFacts, *, c
                                            fail_on="none")
         if size == (facts.width, facts.height):
             joined = to_srgb8(_colour_managed(strip))
-        else:  # frame by frame, in order: the decode streams into the reduced frames
+        else:  # frame by frame, in order, each reduced before the next is decoded
             joined = pyvips.Image.arrayjoin(
-                [_fitted(page, size) for page in _vips_pages(strip, facts, count)], across=1)
+                [_fitted(page, size).copy_memory() for page in _vips_pages(strip, facts, count)],
+                across=1)
     return Frames(_without_opaque_alpha(joined.copy_memory()), count, tuple(delays),
                   facts.loop)
 
@@ -153,6 +153,8 @@ def _pillow_frames(path: Path, media_type: MediaType, facts: AnimationFacts, cou
 def _pillow_timed(path: Path, media_type: MediaType, facts: AnimationFacts, count: int
                   ) -> Iterator[tuple[pyvips.Image, int]]:
     """Frame after frame, composited by Pillow, as libvips images with their delays."""
+    from media_worker.engines.images.pillow import srgb_pixels  # images/ imports this module
+
     with open_with_pillow(path, media_type) as opened:
         for index in range(facts.first, facts.first + count):
             opened.seek(index)
