@@ -26,8 +26,9 @@ import pyvips
 from media_worker.engines.placeholders.pixels import small_rgba
 
 MAX_SIDE = 100  # the reference's limit: larger inputs only cost more
-# The side of the copy thumbhash_of hashes: the smallest at which the test pictures paint as
-# their 100 px copies do, where a quarter of the pixels already drifts (docs/media.md).
+# The side of the copy thumbhash_of hashes: near enough to the reference's 100 px for the
+# test pictures to paint as their 100 px copies do, at a fraction of the cost; a smaller copy
+# visibly drifts (docs/media.md, "Placeholders").
 SIDE = 64
 
 
