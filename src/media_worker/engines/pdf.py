@@ -33,8 +33,6 @@ from media_worker.types import ThumbnailSize
 PAGE_DPI = 150
 POINTS_PER_INCH = 72  # PDF user space units
 _RGB_BYTES = 3 * 2  # PDFium's RGB bitmap and its copy for libvips
-# FPDF_GetLastError codes of a document that will not load (fpdfview.h).
-_ERR_PASSWORD, _ERR_SECURITY = 4, 6
 
 
 def render_pdf(
@@ -47,8 +45,6 @@ def render_pdf(
     document = _open(path, pdfium)
     try:
         pages = len(document)
-        if pages == 0:
-            raise CorruptMediaError("cannot decode PDF: the document has no pages")
         page = _first_page(document, pdfium)
         width_pt, height_pt = page.get_size()  # as shown: /Rotate and the crop box applied
         width, height = page_pixels(width_pt, height_pt)
@@ -86,17 +82,23 @@ def render_scale(width_pt: float, height_pt: float, box: ThumbnailSize,
 
 
 def _open(path: Path, pdfium: Any) -> Any:
-    """The document, or the reason it will not open in the row's words."""
+    """The document, or the reason it will not open in the row's words.
+
+    PDFium's last error is process-wide and some refusals (a document without pages) set
+    none, leaving the previous job's: a stale "incorrect password" would misname a broken
+    file. So it is set to "file access error" first, by opening no file at all (the upload is
+    there and readable): still that after a refusal, PDFium gave no reason."""
+    pdfium.raw.FPDF_LoadDocument(b"\x00", None)
     try:
         return pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
-        if exc.err_code == _ERR_PASSWORD:
+        if exc.err_code == pdfium.raw.FPDF_ERR_PASSWORD:
             raise UnsupportedMediaError(
                 "password-protected PDF: it cannot be opened without its password") from None
-        if exc.err_code == _ERR_SECURITY:
+        if exc.err_code == pdfium.raw.FPDF_ERR_SECURITY:
             raise UnsupportedMediaError(
                 "encrypted PDF: its security handler is not supported") from None
-        raise CorruptMediaError(f"cannot decode PDF: {_pdfium_words(exc)}") from None
+        raise CorruptMediaError(f"cannot decode PDF: {_pdfium_words(exc, pdfium)}") from None
 
 
 def _first_page(document: Any, pdfium: Any) -> Any:
@@ -127,10 +129,12 @@ def _trimmed(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
     return image.extract_area(0, 0, min(image.width, width), min(image.height, height))
 
 
-def _pdfium_words(exc: Exception) -> str:
+def _pdfium_words(exc: Any, pdfium: Any) -> str:
     """pypdfium2's `Failed to load document (PDFium: Data format error).` as `not a valid
-    PDF (Data format error)`."""
+    PDF (Data format error)`; see `_open` for a refusal without a reason."""
     text = str(exc)
-    if "(PDFium: " in text:
-        return f"not a valid PDF ({text.split('(PDFium: ', 1)[1].rstrip('.').rstrip(')')})"
-    return text
+    if "(PDFium: " not in text:
+        return text
+    reason = text.split("(PDFium: ", 1)[1].rstrip(".").rstrip(")")
+    no_reason = exc.err_code == pdfium.raw.FPDF_ERR_FILE
+    return f"not a valid PDF ({'PDFium gives no reason' if no_reason else reason})"
