@@ -252,15 +252,6 @@ class Settings(SettingsViews, BaseSettings):
                                  "has no storyboards or preview clips")
         return self
 
-    @model_validator(mode="after")
-    def _clips_not_rendered_yet(self) -> Settings:
-        """Preview clips and storyboards likewise."""
-        for name, value in (("VIDEO_STORYBOARD", self.video_storyboard),
-                            ("VIDEO_PREVIEW", self.video_preview)):
-            if value is not None:
-                raise ValueError(f"{name}: not rendered by this version; leave it off")
-        return self
-
 
 class SettingsError(Exception):
     """Settings could not be loaded; the message is one line naming the variable."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from media_worker.config import Settings, SettingsError, load_settings
+from media_worker.renditions import PreviewSpec, StoryboardSpec
 from media_worker.settings_views import redact_url
 from media_worker.types import ThumbnailSize
 
@@ -294,3 +295,26 @@ def test_an_animated_size_is_accepted_with_the_local_engine(
     settings = load_settings()
     assert [size.animated for size in settings.thumbnail_sizes] == [False, True]
     assert settings.thumbnail_profiles["chat"][0].format == "gif"
+
+
+def test_a_preview_clip_and_a_storyboard_are_accepted_with_the_local_engine(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDEO_PREVIEW", "480x480:3:12:mp4")
+    monkeypatch.setenv("VIDEO_STORYBOARD", "160x90:auto")
+    settings = load_settings()
+    assert settings.video_preview == PreviewSpec(480, 480, 3.0, 12, "mp4")
+    assert settings.video_storyboard == StoryboardSpec(160, 90, None)
+
+
+def test_preview_clips_and_storyboards_are_off_by_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VIDEO_PREVIEW", "VIDEO_STORYBOARD"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert (settings.video_preview, settings.video_storyboard) == (None, None)
+
+
+def test_an_invalid_preview_stops_start_up_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDEO_PREVIEW", "480x480")
+    with pytest.raises(SettingsError, match="VIDEO_PREVIEW"):
+        load_settings()

@@ -131,13 +131,3 @@ def test_the_imagor_engine_refuses_animated_sizes_naming_them(
     monkeypatch.setenv("THUMBNAIL_SIZES", "small:150x150,loop:320x320:animated")
     with pytest.raises(SettingsError, match=r"animated sizes \(loop\)"):
         load_settings()
-
-
-@pytest.mark.parametrize(("variable", "value"), [
-    ("VIDEO_STORYBOARD", "160x90:auto"), ("VIDEO_PREVIEW", "480x480:3:12:webp")])
-def test_what_no_engine_renders_yet_is_refused_at_start_up(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
-) -> None:
-    monkeypatch.setenv(variable, value)
-    with pytest.raises(SettingsError, match="not rendered by this version"):
-        load_settings()

@@ -27,8 +27,9 @@ from media_worker.engines.encode import render_from_image
 from media_worker.engines.local import LocalEngine
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.probe import display_size, stream_duration
-from media_worker.engines.video import _FrameReader, _representative_frame
+from media_worker.engines.video import _representative_frame
 from media_worker.engines.video_hdr import render_hdr_frame
+from media_worker.engines.video_reader import FrameReader
 from media_worker.errors import UnsupportedMediaError
 from media_worker.types import ThumbnailSize
 from tests.unit.fresh_interpreter import Step, modules_loaded
@@ -245,7 +246,7 @@ def test_dolby_vision_profile_5_renders_its_luminance_not_green_and_purple(
 def representative(path: Path) -> tuple[av.VideoFrame, Fraction]:
     container = av.open(str(path))
     stream = container.streams.video[0]
-    reader = _FrameReader(container, stream)
+    reader = FrameReader(container, stream)
     frame = _representative_frame(reader, stream_duration(container, stream))
     sar = stream.sample_aspect_ratio or Fraction(1)
     return frame, Fraction(sar)

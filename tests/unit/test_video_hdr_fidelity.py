@@ -27,7 +27,8 @@ from media_worker.engines.color.detect_video import detect_video_colour
 from media_worker.engines.local import LocalEngine
 from media_worker.engines.port import OutputSpec, SourceMedia
 from media_worker.engines.probe import stream_duration
-from media_worker.engines.video import _FrameReader, _representative_frame
+from media_worker.engines.video import _representative_frame
+from media_worker.engines.video_reader import FrameReader
 from media_worker.types import ThumbnailSize
 
 with warnings.catch_warnings():  # colour-science warns that SciPy and Matplotlib are absent
@@ -56,7 +57,7 @@ def engine_choice(path: Path) -> tuple[float, float]:
     """The engine's frame (seconds from the stream's start) and the peak it assumes (nits)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        reader = _FrameReader(container, stream)
+        reader = FrameReader(container, stream)
         frame = _representative_frame(reader, stream_duration(container, stream))
         signal = detect_video_colour(container, stream, frame, path).signal
         assert signal.is_hdr, path
@@ -122,7 +123,7 @@ def test_the_bar_fails_the_untone_mapped_frame(ffmpeg: str, corpus: Path) -> Non
     seconds, peak = engine_choice(path)
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        reader = _FrameReader(container, stream)
+        reader = FrameReader(container, stream)
         frame = _representative_frame(reader, stream_duration(container, stream))
         untone_mapped = frame.to_ndarray(format="rgb24", width=720, height=1280,
                                          interpolation="BICUBIC")

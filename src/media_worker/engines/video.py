@@ -12,27 +12,28 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
-import pyvips
 
-from media_worker.engines.color.detect_video import detect_video_colour
+from media_worker.engines.color.detect_video import VideoColour, detect_video_colour
 from media_worker.engines.decode_errors import decode_error, ffmpeg_message
-from media_worker.engines.display import DisplayTransform, display_transform
+from media_worker.engines.display import DisplayTransform
 from media_worker.engines.encode import Framing, render_from_image
-from media_worker.engines.port import OutputSpec, RenderResult
+from media_worker.engines.port import OutputSpec, RenderedThumbnail, RenderResult
 from media_worker.engines.probe import (
+    VideoFacts,
     check_video_limits,
-    display_size,
     video_facts,
     video_metadata,
     video_stream,
 )
 from media_worker.engines.sniff import MediaType
+from media_worker.engines.video_frames import FramePainter, packed_rows, upright_image
+from media_worker.engines.video_preview import render_preview
+from media_worker.engines.video_reader import FrameReader
+from media_worker.engines.video_storyboard import render_storyboard
 from media_worker.errors import CorruptMediaError
 from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
@@ -42,8 +43,6 @@ SEEK_CAP_SECONDS = 5.0
 SHORT_CLIP_SECONDS = 1.0  # shorter clips are thumbnailed from their start
 MAX_FRAMES_EXAMINED = 30
 MAX_FRAMES_DECODED = 90  # including frames decoded between a keyframe and the seek target
-MAX_PACKETS = 600
-MAX_BAD_PACKETS = 30
 UNIFORM_STDDEV = 6.0  # luma standard deviation (0-255) below which a frame is "nearly uniform"
 SPREAD_SIDE = 32  # frames are judged on a SPREAD_SIDE x SPREAD_SIDE grey miniature
 
@@ -58,23 +57,17 @@ def render_video(
             stream = video_stream(container, media_type, path)
             facts = video_facts(container, stream)
             check_video_limits(facts, max_pixels, max_seconds)
-            reader = _FrameReader(container, stream)
+            reader = FrameReader(container, stream)
             frame = _representative_frame(reader, facts.duration)
             if frame is None:
                 reason = f" ({reader.last_error})" if reader.last_error else ""
                 raise CorruptMediaError(f"cannot decode {media_type.format.upper()}: "
                                         f"no frame could be decoded{reason}")
             colour = detect_video_colour(container, stream, frame, path)
-            if colour.signal.is_hdr:
-                from media_worker.engines.video_hdr import render_hdr_frame
-
-                thumbnails, (width, height), transform = render_hdr_frame(
-                    frame, facts.sample_aspect, colour, sizes, output, focus=focus)
-            else:
-                image, transform = _upright_image(frame, facts.sample_aspect)
-                width, height = image.width, image.height
-                thumbnails = render_from_image(image, sizes, output,
-                                               Framing(width, height, focus))
+            thumbnails, (width, height), transform = _stills(frame, facts, colour, sizes,
+                                                             output, focus=focus)
+            painter = FramePainter(facts.sample_aspect, transform, colour, output.tonemap)
+            thumbnails += _clips(reader, frame, painter, facts, output)
     except av.FFmpegError as exc:
         raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc), path)) from None
     metadata = video_metadata(media_type, facts, width=width, height=height,
@@ -83,53 +76,37 @@ def render_video(
     return RenderResult(thumbnails, metadata)
 
 
+def _stills(frame: Any, facts: VideoFacts, colour: VideoColour, sizes: list[ThumbnailSize],
+            output: OutputSpec, *, focus: Focus | None
+            ) -> tuple[list[RenderedThumbnail], tuple[int, int], DisplayTransform]:
+    """Every size of the representative frame, its upright size and the display transform."""
+    if colour.signal.is_hdr:
+        from media_worker.engines.video_hdr import render_hdr_frame
+
+        return render_hdr_frame(frame, facts.sample_aspect, colour, sizes, output, focus=focus)
+    image, transform = upright_image(frame, facts.sample_aspect)
+    thumbnails = render_from_image(image, sizes, output,
+                                   Framing(image.width, image.height, focus))
+    return thumbnails, (image.width, image.height), transform
+
+
+def _clips(reader: FrameReader, frame: Any, painter: FramePainter, facts: VideoFacts,
+           output: OutputSpec) -> list[RenderedThumbnail]:
+    """The preview clip and the storyboard, when asked for, from the container already open
+    (one open and one probe per job)."""
+    renditions = []
+    if output.preview is not None:
+        renditions.append(render_preview(reader, frame, painter, output.preview, output,
+                                         source_fps=facts.frame_rate))
+    if output.storyboard is not None:
+        renditions += render_storyboard(reader, frame, painter, output.storyboard,
+                                        duration=facts.duration,
+                                        source_fps=facts.frame_rate, output=output)
+    return renditions
+
+
 # --- choosing a frame -----------------------------------------------------------------------
-@dataclass
-class _FrameReader:
-    """Decodes frames packet by packet, so one broken packet costs a frame, not the video,
-    and remembers FFmpeg's last complaint for the error message."""
-
-    container: Any
-    stream: Any
-    last_error: str = field(default="", init=False)
-
-    @property
-    def start(self) -> float:
-        """Timestamp of the stream's first frame (MPEG-TS and edited MP4s do not start at 0)."""
-        if self.stream.start_time is None or self.stream.time_base is None:
-            return 0.0
-        return float(self.stream.start_time * self.stream.time_base)
-
-    def seek(self, seconds: float) -> None:
-        """Go to the keyframe at or before `seconds` after the start (0: the beginning)."""
-        if self.stream.time_base is None:
-            self.container.seek(0)
-            return
-        offset = int((self.start + seconds) / self.stream.time_base)
-        try:
-            self.container.seek(offset, stream=self.stream, backward=True)
-        except av.FFmpegError:
-            self.container.seek(0)
-
-    def frames(self) -> Iterator[Any]:
-        """Decoded frames from the current position, within the packet budget."""
-        bad = 0
-        try:
-            for count, packet in enumerate(self.container.demux(self.stream)):
-                if count >= MAX_PACKETS:
-                    return
-                try:
-                    yield from packet.decode()
-                except av.FFmpegError as exc:
-                    self.last_error = ffmpeg_message(exc)
-                    bad += 1
-                    if bad >= MAX_BAD_PACKETS:
-                        return
-        except av.FFmpegError as exc:  # the demuxer itself gave up (truncated file)
-            self.last_error = ffmpeg_message(exc)
-
-
-def _representative_frame(reader: _FrameReader, duration: float) -> Any:
+def _representative_frame(reader: FrameReader, duration: float) -> Any:
     target = 0.0 if duration < SHORT_CLIP_SECONDS else min(duration * SEEK_FRACTION,
                                                           SEEK_CAP_SECONDS)
     if target > 0:
@@ -165,24 +142,4 @@ def _pick_frame(frames: Iterator[Any], target: float) -> Any:
 def _luma_spread(frame: Any) -> float:
     """Standard deviation of a tiny grey version: near 0 for black, white or flat frames."""
     small = frame.reformat(width=SPREAD_SIDE, height=SPREAD_SIDE, format="gray")
-    return statistics.pstdev(_packed_rows(small.planes[0], SPREAD_SIDE, SPREAD_SIDE))
-
-
-def _packed_rows(plane: Any, row_bytes: int, rows: int) -> bytes:
-    """A plane's pixels without the padding FFmpeg adds at the end of each line."""
-    raw = bytes(plane)
-    stride = plane.line_size
-    if stride == row_bytes:
-        return raw[: row_bytes * rows]
-    return b"".join(raw[y * stride:y * stride + row_bytes] for y in range(rows))
-
-
-# --- from frame to upright picture ----------------------------------------------------------
-def _upright_image(frame: Any, sar: Fraction) -> tuple[pyvips.Image, DisplayTransform]:
-    """The frame as 8-bit sRGB at display aspect, turned the way the player shows it."""
-    width, height = display_size(frame.width, frame.height, sar)
-    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="BICUBIC")
-    raw = _packed_rows(rgb.planes[0], width * 3, height)
-    image = pyvips.Image.new_from_memory(raw, width, height, 3, "uchar")
-    transform = display_transform(frame)
-    return transform.apply(image.copy(interpretation="srgb")), transform
+    return statistics.pstdev(packed_rows(small.planes[0], SPREAD_SIDE, SPREAD_SIDE))

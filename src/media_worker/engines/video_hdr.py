@@ -19,7 +19,7 @@ import numpy as np
 import pyvips
 
 from media_worker.engines.color.detect_video import VideoColour
-from media_worker.engines.color.signal import HdrPicture, hdr_renditions
+from media_worker.engines.color.signal import HdrPicture, hdr_renditions, hdr_to_sdr
 from media_worker.engines.display import DisplayTransform, display_transform
 from media_worker.engines.encode import Framing, largest_box, render_sizes, scale_for
 from media_worker.engines.port import OutputSpec, RenderedThumbnail
@@ -52,6 +52,16 @@ def render_hdr_frame(frame: Any, sar: Fraction, colour: VideoColour,
                               hdr=HdrPicture(np.ascontiguousarray(picture.linear), picture.peak),
                               framing=Framing(*upright, focus))
     return thumbnails, upright, transform
+
+
+def tone_mapped_picture(frame: Any, colour: VideoColour, coded: tuple[int, int],
+                        transform: DisplayTransform, tonemap: str) -> pyvips.Image:
+    """One HDR frame scaled to `coded`, tone-mapped to 8-bit sRGB and turned upright: a frame
+    of a preview clip or a storyboard tile, as the stills are made."""
+    code = upright_array(frame_code_values(frame, colour, *coded), transform)
+    sdr = np.ascontiguousarray(hdr_to_sdr(code, colour.signal, tonemap))
+    image = pyvips.Image.new_from_memory(sdr.data, sdr.shape[1], sdr.shape[0], 3, "uchar")
+    return image.copy(interpretation="srgb")
 
 
 def frame_code_values(frame: Any, colour: VideoColour, width: int, height: int) -> np.ndarray:

@@ -1,0 +1,171 @@
+"""A video's preview clip (VIDEO_PREVIEW): SECONDS from the representative frame, at FPS,
+fit inside the box, silent and looping, as animated WebP or H.264 MP4.
+
+The clip is sampled the way FFmpeg's `fps` filter samples: each output frame shows the latest
+decoded frame at or before its time, so a 60 fps source gives every fifth frame to a 12 fps
+clip and a 10 fps source repeats frames. Frames are scaled by FFmpeg straight to the clip's
+size and painted as the stills are (upright, display aspect, HDR tone-mapped:
+video_frames.py), then encoded one at a time, so memory does not grow with the clip.
+
+Both encoders are FFmpeg's, through PyAV: `libwebp_anim` (libwebp's animation encoder, the one
+libvips' webpsave also drives; called here without building a tall image of every frame
+first, which measured cheaper: docs/performance.md) and `libx264`. An MP4 is written to a
+temporary file because `faststart` (the index before the frames, so a browser starts playing
+before the whole file arrives) rewrites the file in place.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Iterator
+from fractions import Fraction
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import av
+import pyvips
+
+from media_worker.engines.port import OutputSpec, RenderedThumbnail
+from media_worker.engines.video_frames import Fitted, FramePainter
+from media_worker.engines.video_reader import MAX_PACKETS, FrameReader
+from media_worker.renditions import PreviewSpec
+from media_worker.types import ThumbnailSize
+
+MIME_TYPES = {"webp": "image/webp", "mp4": "video/mp4"}
+# libwebp's method 2, as the WebP stills use (encode.WEBP_EFFORT): about half the CPU of its
+# default 4 for a few percent more bytes.
+WEBP_METHOD = 2
+# H.264: x264's `veryfast` preset at its default quality; a clip this small is cheap to encode
+# either way, and slower presets only shave bytes.
+H264_PRESET = "veryfast"
+H264_CRF = 23
+ASSUMED_SOURCE_FPS = 60  # for the decoding budget, when the stream does not say its rate
+TIME_SLACK = 1e-3  # seconds: container timestamps are rounded to their time base
+
+
+def render_preview(reader: FrameReader, first: Any, painter: FramePainter, spec: PreviewSpec,
+                   output: OutputSpec, *, source_fps: float | None) -> RenderedThumbnail:
+    """The clip starting at `first` (the representative frame). Cut, never failed, past
+    MAX_ANIMATION_FRAMES or MAX_ANIMATION_PIXELS; `frames` says how many were kept."""
+    fitted = painter.fit(first, (spec.width, spec.height), even=spec.format == "mp4")
+    count = clip_frames(spec, fitted, output)
+    start = reader.time_of(first) or 0.0
+    seconds = count / spec.fps
+    budget = MAX_PACKETS + math.ceil(seconds * (source_fps or ASSUMED_SOURCE_FPS) * 1.5)
+    if reader.follows(first):  # decoding goes on from the representative frame
+        decoded = chain([first], reader.frames(budget))
+    else:
+        reader.seek(start)
+        decoded = reader.frames(budget)
+    frames = sampled_frames(reader, decoded, start=start, count=count, fps=spec.fps)
+    data, encoded = encode_clip(_pictures(frames, first, painter, fitted), spec, fitted,
+                                output.quality)
+    return RenderedThumbnail(
+        size=ThumbnailSize(name="preview", width=spec.width, height=spec.height),
+        width=fitted.upright[0], height=fitted.upright[1], format=spec.format,
+        mime_type=MIME_TYPES[spec.format], data=data, kind="preview", frames=encoded,
+        duration_ms=round(encoded * 1000 / spec.fps))
+
+
+def clip_frames(spec: PreviewSpec, fitted: Fitted, output: OutputSpec) -> int:
+    """Frames the clip may have: SECONDS at FPS, within both animation limits (at least 1)."""
+    pixels = fitted.upright[0] * fitted.upright[1]
+    return max(1, min(round(spec.seconds * spec.fps), output.max_animation_frames,
+                      output.max_animation_pixels // pixels))
+
+
+def sampled_frames(reader: FrameReader, decoded: Iterator[Any], *, start: float, count: int,
+                   fps: int) -> Iterator[Any]:
+    """Up to `count` of the `decoded` frames, one per 1/fps from `start` (seconds since the
+    stream's start): each the latest frame at or before its time. Frames repeat (the same
+    object) where the source is slower than the clip; the clip ends early with the video."""
+    step = 1 / fps
+    slot, last, last_time = 0, None, start
+    for frame in decoded:
+        time = reader.time_of(frame)
+        time = last_time + step if time is None else time
+        if time < start - TIME_SLACK:
+            continue  # decoded from the keyframe before the start
+        while slot < count and start + slot * step < time - TIME_SLACK:
+            yield last if last is not None else frame
+            slot += 1
+        if slot >= count:
+            return
+        last, last_time = frame, time
+    if last is None:
+        return
+    end = last_time + _span(reader, last, step)  # the last frame holds until its own end
+    while slot < count and start + slot * step < end - TIME_SLACK:
+        yield last
+        slot += 1
+
+
+def _span(reader: FrameReader, frame: Any, step: float) -> float:
+    """How long a frame is shown: its own duration, else one clip frame."""
+    duration = getattr(frame, "duration", None)
+    if duration and reader.stream.time_base is not None:
+        return float(duration * reader.stream.time_base)
+    return step
+
+
+def _pictures(frames: Iterator[Any], first: Any, painter: FramePainter,
+              fitted: Fitted) -> Iterator[pyvips.Image]:
+    """Each frame painted once (a repeated frame reuses its picture); the representative
+    frame alone when nothing could be decoded after seeking back to it."""
+    previous, picture = None, None
+    for frame in frames:
+        if frame is not previous:
+            previous, picture = frame, painter.paint(frame, fitted)
+        yield picture
+    if previous is None:
+        yield painter.paint(first, fitted)
+
+
+def encode_clip(pictures: Iterator[pyvips.Image], spec: PreviewSpec, fitted: Fitted,
+                quality: int) -> tuple[bytes, int]:
+    """The encoded clip and its number of frames."""
+    width, height = fitted.upright
+    rate = Fraction(spec.fps)
+    with tempfile.TemporaryDirectory(prefix="media-worker-clip-") as folder:
+        target = Path(folder) / f"preview.{spec.format}"
+        options = {"loop": "0"} if spec.format == "webp" else {"movflags": "+faststart"}
+        with av.open(str(target), "w", options=options) as container:
+            stream = container.add_stream(
+                "libwebp_anim" if spec.format == "webp" else "libx264", rate=rate)
+            stream.width, stream.height = width, height
+            _configure(stream, spec.format, quality)
+            count = 0
+            for count, picture in enumerate(pictures, start=1):
+                frame = _for_encoder(_video_frame(picture), spec.format)
+                frame.pts = count - 1
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        return target.read_bytes(), count
+
+
+def _video_frame(picture: pyvips.Image) -> Any:
+    """A picture as PyAV's frame (whose only packed-bytes constructor takes RGBA)."""
+    rgba = picture.bandjoin_const([255])
+    return av.VideoFrame.from_bytes(bytes(rgba.write_to_memory()), rgba.width, rgba.height,
+                                    format="rgba")
+
+
+def _configure(stream: Any, fmt: str, quality: int) -> None:
+    if fmt == "webp":
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"quality": str(quality), "compression_level": str(WEBP_METHOD)}
+        return
+    stream.pix_fmt = "yuv420p"
+    stream.options = {"preset": H264_PRESET, "crf": str(H264_CRF)}
+    context = stream.codec_context
+    context.colorspace, context.color_primaries, context.color_trc = 1, 1, 1  # BT.709
+    context.color_range = 1  # limited ("TV") range, what every player expects of H.264
+
+
+def _for_encoder(frame: Any, fmt: str) -> Any:
+    """sRGB pictures to 4:2:0 YCbCr in limited range: BT.709 for H.264 (as tagged), BT.601
+    for WebP (what its decoders assume)."""
+    matrix = "ITU709" if fmt == "mp4" else "ITU601"
+    return frame.reformat(format="yuv420p", dst_colorspace=matrix, dst_color_range="MPEG")
