@@ -22,12 +22,12 @@ from pathlib import Path
 import pyvips
 
 import media_worker
-from bench import batch, crops, hdr, images, pipeline, ranged_reads, thumbor, video
+from bench import animation, batch, crops, hdr, images, pipeline, ranged_reads, thumbor, video
 from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load_average
 from media_worker.config import Settings
 
 BENCHES = ("vips", "pillow", "limit", "encoders", "video", "ranged", "hdr", "crops", "thumbor",
-           "concurrency",
+           "animation", "concurrency",
            "e2e", "batch", "memory", "soak")
 # The soak runs for many minutes (5,000 jobs: about 13 here): only when asked (--only soak).
 DEFAULT = tuple(name for name in BENCHES if name != "soak")
@@ -45,6 +45,8 @@ DESCRIPTIONS = {
            "HDR work",
     "crops": "10 cover and smart sizes vs fit of the same box, CPU per job (target <= 1.1x); "
              "the interest search (attention + faces) once per smart job",
+    "animation": "16 animated GIF -> animated WebP, CPU per frame vs gif2webp and img2webp "
+                 "(same size) and vipsthumbnail (160x160) (target <= 1x)",
     "e2e": "5 end to end via moto S3+SQS and PostgreSQL vs engine only (target >= 0.85x)",
     "batch": "1d the whole pipeline vs vipsthumbnail in batch mode, wall time on 2 cores",
     "memory": "6 peak RSS of a worker with concurrency 2 (target <= 300 MB)",
@@ -149,6 +151,7 @@ def _steps(inputs: Inputs, report: Report, selected: set[str], *, reps: int, job
         ("hdr", lambda: hdr.hdr_bench(inputs, reps, report)),
         ("crops", lambda: crops.crops_bench(inputs, reps, report)),
         ("thumbor", lambda: thumbor.thumbor_bench(inputs, reps, report)),
+        ("animation", lambda: animation.animation_bench(inputs, reps, report)),
         ("concurrency", lambda: pipeline.concurrency_bench(inputs, reps, report)),
     ):
         if name in selected:

@@ -6,13 +6,16 @@
 #                                    promtool (prometheus): checks and unit-tests the alert rules
 #                                    of deploy/kubernetes (installed without its recommended
 #                                    node exporter; the tests run no Prometheus server)
-#   scripts/ensure-tools.sh --bench  also tjbench (libjpeg-turbo-progs): bench/
+#   scripts/ensure-tools.sh --bench  also tjbench (libjpeg-turbo-progs), gif2webp and img2webp
+#                                    (webp): bench/
 set -uo pipefail
 declare -A packages=([vipsthumbnail]=libvips-tools [ffmpeg]=ffmpeg [promtool]=prometheus)
 # Packages installed without their recommendations.
 declare -A lean=([prometheus]=1)
 if [ "${1:-}" = "--bench" ]; then
   packages[tjbench]=libjpeg-turbo-progs
+  packages[gif2webp]=webp
+  packages[img2webp]=webp
 fi
 missing=()
 full=()

@@ -14,7 +14,7 @@ follows the thumbnails' pixels rather than the canvas times the frames.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +99,16 @@ def first_visible_frame(path: Path, media_type: MediaType, facts: AnimationFacts
         frames: Iterator[pyvips.Image] = iter(_vips_pages(strip, facts, count))
     else:
         frames = _pillow_frames(path, media_type, facts, count)
+    return _first_visible_of(frames)
+
+
+def first_visible_held(frames: Frames) -> int:
+    """`first_visible_frame` among frames decoded already (within BLANK_SEARCH)."""
+    return _first_visible_of(frames.frame(index)
+                             for index in range(min(BLANK_SEARCH, frames.count)))
+
+
+def _first_visible_of(frames: Iterable[pyvips.Image]) -> int:
     for index, frame in enumerate(frames):
         if not blank(frame):
             return index
@@ -173,5 +183,5 @@ def _without_opaque_alpha(strip: pyvips.Image) -> pyvips.Image:
     """Alpha dropped when no frame has a transparent pixel (GIF and WebP decode with alpha
     whatever the file holds): resizing and encoding three bands costs less."""
     if strip.hasalpha() and strip[strip.bands - 1].min() == 255:
-        return strip[: strip.bands - 1].copy_memory()
+        return strip[: strip.bands - 1]  # read from the held frames as it is used
     return strip

@@ -29,6 +29,7 @@ from media_worker.engines.animated.frames import (
     Frames,
     decode_frames,
     first_visible_frame,
+    first_visible_held,
     held_size,
 )
 from media_worker.engines.animated.probe import AnimationFacts
@@ -53,17 +54,18 @@ def render_animation(path: Path, media_type: MediaType, facts: AnimationFacts,
                      still: StillRenderer) -> RenderResult:
     """Every size of an animated original, in the order of `sizes`."""
     check_pixels(facts.width, facts.height, max_pixels)
-    first = _first_visible(path, media_type, facts)
     stills = [size for size in sizes if not size.animated]
     moving = [size for size in sizes if size.animated]
+    rendered, first = [], None
+    if moving:  # decoded first: its frames also tell which one the stills show
+        rendered, first = _animated_or_second_chance(path, media_type, facts, moving, output,
+                                                     budget=budget, focus=focus)
     if stills:
+        first = _first_visible(path, media_type, facts) if first is None else first
         result = still(stills, facts.first + first)
-        metadata, rendered = result.metadata, result.thumbnails
+        metadata, rendered = result.metadata, result.thumbnails + rendered
     else:
-        metadata, rendered = _metadata(path, media_type), []
-    if moving:
-        rendered = rendered + _animated_or_second_chance(
-            path, media_type, facts, moving, output, budget=budget, focus=focus, first=first)
+        metadata = _metadata(path, media_type, output)
     by_name = {thumb.size.name: thumb for thumb in rendered}
     animation = {"frames": facts.frames, "loop": facts.loop}
     return RenderResult([by_name[size.name] for size in sizes],
@@ -81,22 +83,22 @@ def _first_visible(path: Path, media_type: MediaType, facts: AnimationFacts) -> 
 
 def _animated_or_second_chance(path: Path, media_type: MediaType, facts: AnimationFacts,
                                sizes: list[ThumbnailSize], output: OutputSpec, *,
-                               budget: DecodeBudget | None, focus: Focus | None, first: int
-                               ) -> list[RenderedThumbnail]:
+                               budget: DecodeBudget | None, focus: Focus | None
+                               ) -> tuple[list[RenderedThumbnail], int]:
     """A damaged GIF libvips gives up on may still decode with Pillow, as for stills."""
     try:
-        return _animated(path, media_type, facts, sizes, output, budget=budget, focus=focus,
-                         first=first)
+        return _animated(path, media_type, facts, sizes, output, budget=budget, focus=focus)
     except pyvips.Error:
         if media_type.format != "gif":
             raise
     return _animated(path, media_type, replace(facts, decoder="pillow"), sizes, output,
-                     budget=budget, focus=focus, first=first)
+                     budget=budget, focus=focus)
 
 
 def _animated(path: Path, media_type: MediaType, facts: AnimationFacts,
               sizes: list[ThumbnailSize], output: OutputSpec, *, budget: DecodeBudget | None,
-              focus: Focus | None, first: int) -> list[RenderedThumbnail]:
+              focus: Focus | None) -> tuple[list[RenderedThumbnail], int]:
+    """The animated sizes, and the first visible frame among those decoded."""
     canvas = (facts.width, facts.height)
     crops = {size.name: None if size.mode is FitMode.FIT else
              crop_window(*canvas, size, centre=focus) for size in sizes}
@@ -108,11 +110,13 @@ def _animated(path: Path, media_type: MediaType, facts: AnimationFacts,
     held = held_size(facts, count, scale)
     with admitted(budget, _megabytes(facts, held, count)):
         frames = decode_frames(path, media_type, facts, count=count, size=held)
+        first = first_visible_held(frames)
         if any(size.mode is FitMode.SMART for size in sizes):
-            interest = interest_of(frames.frame(min(first, frames.count - 1)))
+            interest = interest_of(frames.frame(first))
             crops |= {size.name: _smart_crop(canvas, size, interest) for size in sizes
                       if size.mode is FitMode.SMART}
-        return [_encoded(frames, size, crops[size.name], canvas, output) for size in sizes]
+        return [_encoded(frames, size, crops[size.name], canvas, output)
+                for size in sizes], first
 
 
 def _encoded(frames: Frames, size: ThumbnailSize, crop: Crop | None,
@@ -149,8 +153,8 @@ def _megabytes(facts: AnimationFacts, held: tuple[int, int], count: int) -> int:
     return math.ceil((2 * frames + canvases) / MEGABYTE)
 
 
-def _metadata(path: Path, media_type: MediaType) -> dict[str, Any]:
+def _metadata(path: Path, media_type: MediaType, output: OutputSpec) -> dict[str, Any]:
     """What the still path would have said, for a job of animated sizes only."""
     header = read_image_header(path, media_type)
-    return image_metadata(media_type, header) | {
+    return image_metadata(media_type, header, gps=output.gps) | {
         "hdr": detect_still(path, media_type).to_metadata()}
