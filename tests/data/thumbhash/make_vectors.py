@@ -4,8 +4,10 @@
 
 Writes the input pictures (PNG, at most 100x100, made here from corpus files and by formula)
 and `vectors.json`: for each, the hash Evan Wallace's `thumbhash.js` (npm `thumbhash`, fetched
-with `npm pack` into a temporary folder) gives, and the RGBA its decoder paints from it. Needs
-Node (20 here), npm and the corpus (../shared/corpus or MEDIA_WORKER_CORPUS).
+with `npm pack` into a temporary folder) gives, and the RGBA its decoder paints from it; and
+the SHA-256 of every cosine the encoder and decoder ask `Math.cos` for (pictures of 1 to 100
+pixels a side, frequencies 0 to 7, as float64 little-endian). Needs Node (20 here), npm and
+the corpus (../shared/corpus or MEDIA_WORKER_CORPUS).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ FROM_CORPUS = {
 NODE = """
 import { rgbaToThumbHash, thumbHashToRGBA } from "./package/thumbhash.js";
 import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 const out = {};
 for (const [name, v] of Object.entries(JSON.parse(readFileSync(0, "utf8")))) {
   const hash = rgbaToThumbHash(v.w, v.h, Buffer.from(v.rgba, "base64"));
@@ -43,7 +46,11 @@ for (const [name, v] of Object.entries(JSON.parse(readFileSync(0, "utf8")))) {
   out[name] = {hash: Buffer.from(hash).toString("base64"), w: painted.w, h: painted.h,
                rgba: Buffer.from(painted.rgba).toString("base64")};
 }
-process.stdout.write(JSON.stringify(out));
+const cosines = [];
+for (let n = 1; n <= 100; n++) for (let c = 0; c < 8; c++) for (let i = 0; i < n; i++)
+  cosines.push(Math.cos(Math.PI / n * c * (i + 0.5)), Math.cos(Math.PI / n * (i + 0.5) * c));
+const digest = createHash("sha256").update(new Uint8Array(new Float64Array(cosines).buffer));
+process.stdout.write(JSON.stringify({vectors: out, cosines_sha256: digest.digest("hex")}));
 """
 
 
@@ -58,7 +65,9 @@ def main() -> None:
               for name, rgba in pictures.items()}
     outputs = _reference(inputs)
     vectors = {"made_by": f"tests/data/thumbhash/make_vectors.py with npm {PACKAGE} on Node",
-               "vectors": {name: {"input": f"{name}.png", **outputs[name]} for name in pictures}}
+               "cosines_sha256": outputs["cosines_sha256"],
+               "vectors": {name: {"input": f"{name}.png", **outputs["vectors"][name]}
+                           for name in pictures}}
     (HERE / "vectors.json").write_text(json.dumps(vectors, indent=1) + "\n")
 
 
@@ -84,7 +93,9 @@ def _corpus_picture(relative: str, box: int) -> np.ndarray:
 def _made_pictures() -> dict[str, np.ndarray]:
     """Made by integer formulas (no floating point to drift): a portrait gradient with a
     half-transparent disc and a transparent corner, a wide strip, a 1x1 pixel, a picture that
-    is transparent everywhere, one where only the alpha varies."""
+    is transparent everywhere; and pictures flat along a direction, whose AC terms there are
+    rounding noise: alpha and blue varying across only, one colour, a gradient down only with
+    alpha, a checkerboard."""
     ys, xs = np.mgrid[0:90, 0:60]
     portrait = np.stack([xs * 4, ys * 2, 255 - ys * 2, np.full_like(xs, 255)], axis=-1)
     portrait[(xs - 30) ** 2 + (ys - 45) ** 2 < 400, 3] = 128
@@ -98,7 +109,18 @@ def _made_pictures() -> dict[str, np.ndarray]:
             "wide-strip-made": strip.astype(np.uint8),
             "one-pixel": np.array([[[10, 200, 30, 255]]], dtype=np.uint8),
             "all-transparent": np.zeros((20, 30, 4), dtype=np.uint8),
-            "fading-alpha-made": fading.astype(np.uint8)}
+            "fading-alpha-made": fading.astype(np.uint8),
+            **_flat_pictures()}
+
+
+def _flat_pictures() -> dict[str, np.ndarray]:
+    ys, xs = np.mgrid[0:48, 0:64]
+    flat = np.zeros((30, 20, 4), dtype=np.uint8) + np.array([40, 120, 200, 255], np.uint8)
+    down = np.stack([ys * 5, ys * 2, 255 - ys * 5, 255 - ys * 3], axis=-1)
+    checks = np.where(((xs // 8) + (ys // 8)) % 2, 230, 20)
+    board = np.stack([checks, checks, checks, np.full_like(xs, 255)], axis=-1)
+    return {"flat-opaque-made": flat, "gradient-down-alpha-made": down.astype(np.uint8),
+            "checkerboard-made": board.astype(np.uint8)}
 
 
 def _array(image: pyvips.Image) -> np.ndarray:

@@ -6,23 +6,24 @@ that one reads the alpha channel's DC term as a tuple (an operator-precedence sl
 picture with transparency raises) and rounds with Python's round-half-to-even where the
 reference uses JavaScript's `Math.round` (half up), so even its opaque hashes can differ.
 This port keeps the reference's exact arithmetic so its hashes are byte for byte the
-reference's (tests/unit/test_thumbhash.py checks vectors made by the reference itself): every
-DCT sum is accumulated in the reference's order (`np.cumsum`, not numpy's pairwise `sum`),
-products are grouped as the reference groups them, and rounding is half up. Order matters
-more than it seems: where a channel is flat its AC terms are rounding noise, which the
-reference normalises to its full 4-bit range. There only the cosines' last bit decides, and
-it is not the same in Node's V8 (fdlibm), libm and the reference's own ports, so those
-nibbles may differ by one from Node's; the header never does.
+reference's on Node (tests/unit/test_thumbhash.py checks vectors made by the reference
+itself): every DCT sum is accumulated in the reference's order (`np.cumsum`, not numpy's
+pairwise `sum`), products are grouped as the reference groups them, rounding is half up, and
+the cosines are V8's to the last bit (jscos.py). Exactness matters more than it seems: where
+a picture does not change along one direction its AC terms there are rounding noise, which
+the reference stretches to its full 4-bit range, so those last bits decide nibbles.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+from functools import cache
 
 import numpy as np
 import pyvips
 
+from media_worker.engines.placeholders.jscos import js_cos
 from media_worker.engines.placeholders.pixels import small_rgba
 
 MAX_SIDE = 100  # the reference's limit: larger inputs only cost more
@@ -94,16 +95,28 @@ def _encode_channel(channel: np.ndarray, w: int, h: int, nx: int, ny: int
     frequencies `cx * ny < nx * (ny - cy)`, in the reference's order."""
     frequencies = [(cx, cy) for cy in range(ny) for cx in range(nx)
                    if cx * ny < nx * (ny - cy)]
-    xs, ys = np.arange(w) + 0.5, np.arange(h) + 0.5
     grid = channel.reshape(h, w)
-    terms = np.stack([(grid * np.cos(math.pi / w * cx * xs)[None, :])
-                      * np.cos(math.pi / h * cy * ys)[:, None] for cx, cy in frequencies])
+    terms = np.stack([(grid * _encoder_cosines(w, cx)[None, :]) * _encoder_cosines(h, cy)[:, None]
+                      for cx, cy in frequencies])
     coefficients = _sequential_sum(terms.reshape(len(frequencies), -1)) / (w * h)
     dc, ac = float(coefficients[0]), [float(f) for f in coefficients[1:]]
     scale = max((abs(f) for f in ac), default=0.0)
     if scale:
         ac = [0.5 + 0.5 / scale * f for f in ac]
     return dc, ac, scale
+
+
+@cache
+def _encoder_cosines(size: int, frequency: int) -> np.ndarray:
+    """cos(PI / size * frequency * (i + 0.5)), grouped as the reference's encoder groups it."""
+    step = math.pi / size * frequency
+    return np.array([js_cos(step * (i + 0.5)) for i in range(size)])
+
+
+@cache
+def _decoder_cosines(size: int, frequency: int) -> np.ndarray:
+    """cos(PI / size * (i + 0.5) * frequency), grouped as the reference's decoder groups it."""
+    return np.array([js_cos(math.pi / size * (i + 0.5) * frequency) for i in range(size)])
 
 
 def _sequential_sum(rows: np.ndarray) -> np.ndarray:
@@ -144,8 +157,8 @@ def thumbhash_to_rgba(thumbhash: bytes) -> np.ndarray:
     ratio = aspect_ratio(thumbhash)
     w = _round(32 if ratio > 1 else 32 * ratio)
     h = _round(32 / ratio if ratio > 1 else 32)
-    fx = _cosines(w, max(lx, 5 if has_alpha else 3))
-    fy = _cosines(h, max(ly, 5 if has_alpha else 3))
+    fx = [_decoder_cosines(w, c) for c in range(max(lx, 5 if has_alpha else 3))]
+    fy = [_decoder_cosines(h, c) for c in range(max(ly, 5 if has_alpha else 3))]
     lum = _inverse(((header24 & 63) / 63, l_ac), fx, fy, grouped=False)
     yb = _inverse((((header24 >> 6) & 63) / 31.5 - 1, p_ac), fx, fy, grouped=True)
     rg = _inverse((((header24 >> 12) & 63) / 31.5 - 1, q_ac), fx, fy, grouped=True)
@@ -181,12 +194,6 @@ def _factors(nibbles: list[int], nx: int, ny: int, scale: float
     terms = [(cx, cy, (nibble / 7.5 - 1) * scale)
              for (cx, cy), nibble in zip(frequencies, nibbles, strict=False)]
     return terms, nibbles[len(frequencies):]
-
-
-def _cosines(size: int, count: int) -> list[np.ndarray]:
-    """cos(pi / size * (i + 0.5) * c) for every pixel i, one array per frequency c."""
-    positions = math.pi / size * (np.arange(size) + 0.5)
-    return [np.cos(positions * c) for c in range(count)]
 
 
 def _inverse(channel: tuple[float, list[tuple[int, int, float]]], fx: list[np.ndarray],
