@@ -87,6 +87,14 @@ def test_an_mp4_preview_is_h264_without_audio_and_starts_with_its_index(
     assert (frames[0].width, frames[0].height) == (160, 106)
 
 
+def test_identical_frames_are_merged_and_the_clip_says_how_many_it_holds(
+        engine: LocalEngine, corpus: Path) -> None:
+    clip = preview(engine, corpus / "videos/white.mp4", "96x96:1:4:webp")
+    assert (clip.frames, clip.duration_ms) == (1, 1000)  # one white frame, shown for 1 s
+    with Image.open(io.BytesIO(clip.data)) as pillow:
+        assert pillow.n_frames == 1
+
+
 def test_the_clip_samples_the_latest_frame_at_each_tick(ten_fps: Path) -> None:
     assert sampled_times(ten_fps, start=0.0, count=5, fps=5) == [0.0, 0.2, 0.4, 0.6, 0.8]
 

@@ -75,10 +75,10 @@ def _tiles(finder: TileFinder, times: list[float], painter: FramePainter,
 
 @dataclass
 class TileFinder:
-    """Finds each tile's frame, cheapest first: the representative frame when it is near
-    enough; decoding on from the last tile's frame when the next time is a short way ahead
-    (sparse keyframes: seeking would land on the same keyframe again); else a seek, taking
-    the keyframe alone when it is within `tolerance` of the time."""
+    """Finds each tile's frame, cheapest first: decoding on from the last tile's frame when
+    the next time is a short way ahead (sparse keyframes: a seek would land on the same
+    keyframe again); the representative frame when it is within `tolerance`; else a seek,
+    taking the keyframe alone when it is within `tolerance` of the time."""
 
     reader: FrameReader
     first: Any  # the representative frame, already decoded
@@ -88,13 +88,13 @@ class TileFinder:
 
     def frame_at(self, target: float) -> Any:
         """The frame for a tile at `target` seconds, or None when nothing decodes there."""
-        first_time = self.reader.time_of(self.first)
-        if first_time is not None and abs(first_time - target) <= self.tolerance:
-            return self.first
         previous = self.reader.time_of(self._previous) if self._previous is not None else None
         if (previous is not None and self.reader.follows(self._previous)
                 and 0 <= target - previous <= self.window):
             return self._decoded_forward(target)
+        first_time = self.reader.time_of(self.first)
+        if first_time is not None and abs(first_time - target) <= self.tolerance:
+            return self.first
         self.reader.seek(target)
         keyframe = self.reader.next_keyframe()
         if keyframe is None:
