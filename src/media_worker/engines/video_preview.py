@@ -43,8 +43,6 @@ H264_PRESET = "veryfast"
 H264_CRF = 23
 ASSUMED_SOURCE_FPS = 60  # for the decoding budget, when the stream does not say its rate
 TIME_SLACK = 1e-3  # seconds: container timestamps are rounded to their time base
-RIFF_HEADER = 12  # "RIFF", size, "WEBP"
-CHUNK_HEADER = 8  # fourcc, size
 
 
 def render_preview(reader: FrameReader, first: Any, painter: FramePainter, spec: PreviewSpec,
@@ -62,13 +60,13 @@ def render_preview(reader: FrameReader, first: Any, painter: FramePainter, spec:
         reader.seek(start)
         decoded = reader.frames(budget)
     frames = sampled_frames(reader, decoded, start=start, count=count, fps=spec.fps)
-    data, stored, ticks = encode_clip(_pictures(frames, first, painter, fitted), spec, fitted,
-                                      output.quality)
+    data, encoded = encode_clip(_pictures(frames, first, painter, fitted), spec, fitted,
+                                output.quality)
     return RenderedThumbnail(
         size=ThumbnailSize(name="preview", width=spec.width, height=spec.height),
         width=fitted.upright[0], height=fitted.upright[1], format=spec.format,
-        mime_type=MIME_TYPES[spec.format], data=data, kind="preview", frames=stored,
-        duration_ms=round(ticks * 1000 / spec.fps))
+        mime_type=MIME_TYPES[spec.format], data=data, kind="preview", frames=encoded,
+        duration_ms=round(encoded * 1000 / spec.fps))
 
 
 def clip_frames(spec: PreviewSpec, fitted: Fitted, output: OutputSpec) -> int:
@@ -126,8 +124,9 @@ def _pictures(frames: Iterator[Any], first: Any, painter: FramePainter,
 
 
 def encode_clip(pictures: Iterator[pyvips.Image], spec: PreviewSpec, fitted: Fitted,
-                quality: int) -> tuple[bytes, int, int]:
-    """The encoded clip, the frames it holds, and the ticks of 1/fps it lasts."""
+                quality: int) -> tuple[bytes, int]:
+    """The encoded clip and its number of frames (libwebp stores a frame identical to the
+    one before as a longer delay of that one, so a WebP may hold fewer)."""
     width, height = fitted.upright
     rate = Fraction(spec.fps)
     with tempfile.TemporaryDirectory(prefix="media-worker-clip-") as folder:
@@ -144,19 +143,7 @@ def encode_clip(pictures: Iterator[pyvips.Image], spec: PreviewSpec, fitted: Fit
                 frame.pts = count - 1
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
-        data = target.read_bytes()
-    return data, webp_frames(data) if spec.format == "webp" else count, count
-
-
-def webp_frames(data: bytes) -> int:
-    """Frames stored in a WebP: libwebp merges a frame identical to the one before into it
-    (its delay grows), and an animation left with one frame is written as a still."""
-    frames, offset = 0, RIFF_HEADER
-    while offset + CHUNK_HEADER <= len(data):
-        size = int.from_bytes(data[offset + 4:offset + CHUNK_HEADER], "little")
-        frames += data[offset:offset + 4] == b"ANMF"
-        offset += CHUNK_HEADER + size + (size & 1)
-    return max(1, frames)
+        return target.read_bytes(), count
 
 
 def _video_frame(picture: pyvips.Image) -> Any:
