@@ -17,6 +17,7 @@ reach the caller as they are.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -52,6 +53,9 @@ def _start_child(factory: Callable[[], object]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     die_with_parent()
     GLIBC.limit_arenas()
+    # One decoder per core already: OpenMP's thread per core in LibRaw's demosaic (and any
+    # other OpenMP-built decoder) would only contend. Read when such a library first loads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _child_worker = factory()
 
 
