@@ -14,7 +14,13 @@ import pytest
 import pyvips
 from PIL import Image, ImageOps
 
-from media_worker.engines.phash import PerceptualHash, hamming, phash_of, phash_of_grey
+from media_worker.engines.phash import (
+    PerceptualHash,
+    hamming,
+    phash_of,
+    phash_of_grey,
+    phash_of_pixels,
+)
 
 LARGEST = 1280
 NEAR = 6  # issue 16: the same photo re-encoded, resized or rotated upright is within 6
@@ -34,6 +40,15 @@ def test_hash_of_a_32px_grey_picture_is_imagehashs_bit_for_bit() -> None:
     for _ in range(20):
         grey = generator.integers(0, 256, (32, 32), dtype=np.uint8)
         assert phash_of_grey(grey).hex == str(imagehash.phash(Image.fromarray(grey)))
+
+
+@pytest.mark.parametrize(("height", "width"), [(64, 85), (300, 64), (40, 40), (16, 20)])
+def test_hash_of_an_rgb_array_is_imagehashs_of_it_bit_for_bit(height: int, width: int) -> None:
+    generator = np.random.default_rng(height * width)
+    smooth = generator.integers(0, 256, (height // 4 + 1, width // 4 + 1, 3), dtype=np.uint8)
+    pixels = np.kron(smooth, np.ones((4, 4, 1), dtype=np.uint8))[:height, :width]
+    theirs = str(imagehash.phash(Image.fromarray(pixels)))
+    assert phash_of_pixels(pixels).hex == theirs
 
 
 @pytest.mark.parametrize("photo", [*PHOTOS, "images/formats/jpeg/craft-beer.jpg",

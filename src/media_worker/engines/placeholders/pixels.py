@@ -1,15 +1,17 @@
-"""The small RGBA copy of a picture that the ThumbHash and the colours are computed from.
+"""The small RGBA copies of a picture that the ThumbHash and the colours are computed from.
 
 Both only need low frequencies or colour statistics, so each reads a copy far smaller than a
 thumbnail: their numpy and Pillow work then costs next to nothing whatever the thumbnail's
 size (the sides chosen, and what they cost and change: docs/media.md, "Placeholders"). Alpha
-is kept (not flattened): both weigh pixels by it.
+is kept (not flattened): both weigh pixels by it. Bands are sorted out in numpy rather than
+by more libvips operations, each of which costs more than the arithmetic on so few pixels.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyvips
+from PIL import Image
 
 
 def small_rgba(image: pyvips.Image, side: int) -> np.ndarray:
@@ -17,22 +19,46 @@ def small_rgba(image: pyvips.Image, side: int) -> np.ndarray:
     array of shape (height, width, 4); an opaque picture gets alpha 255 everywhere."""
     if image.width > side or image.height > side:
         image = image.thumbnail_image(side, height=side, size="down")
-    image = _srgb8(image)
-    if not image.hasalpha():
-        image = image.bandjoin(255)
+    if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
+        image = image.colourspace("srgb").cast("uchar")
     pixels = np.ndarray(buffer=image.write_to_memory(), dtype=np.uint8,
                         shape=(image.height, image.width, image.bands))
-    return pixels[:, :, :4]
+    return as_rgba(pixels)
 
 
-def _srgb8(image: pyvips.Image) -> pyvips.Image:
-    """Three colour bands (grey is spread to R, G and B), alpha kept, 8 bits per band."""
-    if image.interpretation not in ("srgb", "b-w") or image.format != "uchar":
-        image = image.colourspace("srgb")
-    if image.format != "uchar":
-        image = image.cast("uchar")
-    if image.bands < 3:  # grey, or grey and alpha
-        grey = image[0]
-        colour = grey.bandjoin([grey, grey])
-        image = colour.bandjoin(image[1]) if image.bands == 2 else colour
-    return image.copy(interpretation="srgb")
+def as_rgba(pixels: np.ndarray) -> np.ndarray:
+    """Grey, grey and alpha, RGB or RGBA (the last axis) as RGBA, opaque where alpha was
+    missing."""
+    bands = pixels.shape[-1]
+    colour = np.repeat(pixels[..., :1], 3, axis=-1) if bands < 3 else pixels[..., :3]
+    if bands in (2, 4):
+        alpha = pixels[..., -1:]
+    else:
+        alpha = np.full((*pixels.shape[:-1], 1), 255, dtype=np.uint8)
+    return np.concatenate([colour, alpha], axis=-1)
+
+
+def halved(rgba: np.ndarray) -> np.ndarray:
+    """Each 2x2 block averaged into one pixel, colours weighted by alpha (a transparent pixel
+    lends its block no colour); an odd last row or column is dropped."""
+    h, w = rgba.shape[0] // 2 * 2, rgba.shape[1] // 2 * 2
+    if not h or not w:
+        return rgba
+    blocks = rgba[:h, :w].astype(np.float64).reshape(h // 2, 2, w // 2, 2, 4)
+    alpha = blocks[..., 3:]
+    weight = alpha.sum(axis=(1, 3))
+    colour = (blocks[..., :3] * alpha).sum(axis=(1, 3)) / np.maximum(weight, 1)
+    return np.concatenate([colour, weight / 4], axis=-1).round().astype(np.uint8)
+
+
+def fitted(rgba: np.ndarray, side: int) -> np.ndarray:
+    """An RGBA array fitted inside `side`x`side` (never enlarged) by Pillow's Lanczos, which
+    premultiplies alpha as libvips' thumbnail does; for arrays already small, where a libvips
+    operation costs more than Pillow's whole resize."""
+    h, w = rgba.shape[:2]
+    scale = min(side / w, side / h)
+    if scale >= 1:
+        return rgba
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    picture = Image.fromarray(np.ascontiguousarray(rgba), mode="RGBA")
+    return np.asarray(picture.resize(size, Image.Resampling.LANCZOS))

@@ -1,0 +1,58 @@
+"""What the row learns from the decoded picture beyond its BlurHash: the ThumbHash, colours and
+perceptual hash, as `metadata` keys, chosen by PLACEHOLDERS.
+
+All are read from the one picture every thumbnail is cut from (the largest `fit` size, decoded
+once), never from the original and never from an encoded thumbnail decoded again: a `cover`
+thumbnail is a crop, and a second decode would cost more than all of these together. That
+picture is read once, by libvips, into the pHash's reduced copy (phash.REDUCED on its short
+side): reading a large thumbnail's pixels is what costs here. Everything else comes from
+that array, by Pillow and numpy, which on so few pixels cost less than one more libvips
+operation: the pHash's 32x32, the ThumbHash's copy, and the colours' copy (half of that). A
+key whose fact the picture lacks is left out, never null, as everywhere in `metadata`: no
+colours for a picture transparent everywhere, no `phash` for a flat one.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pyvips
+
+from media_worker.engines.phash import phash_of_pixels, reduced_pixels
+from media_worker.engines.placeholders import thumbhash
+from media_worker.engines.placeholders.colors import palette_of
+from media_worker.engines.placeholders.pixels import as_rgba, fitted, halved
+
+KINDS = ("blurhash", "thumbhash", "colors")  # what PLACEHOLDERS may name
+DEFAULT = "blurhash,thumbhash,colors"
+
+
+def parse_placeholders(value: str) -> frozenset[str]:
+    """PLACEHOLDERS (comma-separated KINDS, any order; empty for none) as a set; an unknown
+    name raises ValueError naming the known ones."""
+    names = frozenset(name.strip().lower() for name in value.split(",") if name.strip())
+    unknown = sorted(names - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown placeholder {', '.join(unknown)}; choose from "
+                         f"{', '.join(KINDS)}")
+    return names
+
+
+def picture_metadata(picture: pyvips.Image, kinds: frozenset[str]) -> dict[str, Any]:
+    """`thumbhash`, `dominantColor` and `palette` (those `kinds` asks for) and `phash` (always:
+    it is no placeholder) of the upright, decoded, 8-bit picture; BlurHash is not here (it is
+    made from the smallest thumbnail, placeholders/blurhash.py)."""
+    facts: dict[str, Any] = {}
+    pixels = reduced_pixels(picture)
+    if {"thumbhash", "colors"} & kinds:
+        rgba = fitted(as_rgba(pixels), thumbhash.SIDE)
+        if "thumbhash" in kinds:
+            facts["thumbhash"] = base64.b64encode(thumbhash.rgba_to_thumbhash(rgba)).decode()
+        palette = palette_of(halved(rgba)) if "colors" in kinds else []
+        if palette:
+            facts["dominantColor"], facts["palette"] = palette[0], palette
+    perceptual = phash_of_pixels(pixels)
+    if perceptual is not None:
+        facts["phash"] = perceptual.hex
+    return facts
