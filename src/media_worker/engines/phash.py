@@ -12,9 +12,9 @@ a 7x7 mean filter first, and the block one row and column further in, without th
 What goes in differs from `imagehash.phash(picture)` in two ways, the maths not at all: a
 picture with alpha is seen on white (Pillow's "L" would take the colour under transparent
 pixels, which is arbitrary), and a large one is first reduced by libvips (REDUCED); from
-there it is Pillow's "L" and Lanczos resize, as imagehash does.
-A hash is read from the largest thumbnail the job already decoded, never from the original
-again: 32x32 is all it keeps. A flat picture (blank, one colour, transparent everywhere) gets
+there it is Pillow's "L" and Lanczos resize, as imagehash does. A hash is read from the
+largest thumbnail the job already decoded, never from the original again: 32x32 is all it
+keeps. A flat picture (blank, one colour, transparent everywhere) gets
 no hash: its AC terms are rounding noise and its bits with them, or all zero, so every flat
 picture would match every other whatever its colour.
 """
