@@ -21,7 +21,7 @@ import boto3
 import pytest
 
 from media_worker.errors import QueueUnavailableError
-from media_worker.queue.port import MessageQueue, ReceivedMessage
+from media_worker.queue.port import AWS_TRACE_HEADER, MessageQueue, ReceivedMessage
 from media_worker.queue.sqlite import SqliteQueue
 from media_worker.queue.sqs import SqsQueue
 from tests.conftest import sqs_endpoint
@@ -121,6 +121,28 @@ def test_a_sent_message_is_received_with_its_id_body_and_receive_count_one(
 
     assert (message.message_id, message.body, message.receive_count) == (message_id, body, 1)
     assert message.receipt_handle
+
+
+def test_string_attributes_and_the_aws_trace_header_come_back_with_the_message(
+    queue: MessageQueue,
+) -> None:
+    attributes = {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "vendor=ünï",
+        AWS_TRACE_HEADER: "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;"
+                          "Sampled=1",
+    }
+    queue.send("traced", attributes=attributes)
+
+    message = receive_one(queue)
+
+    assert dict(message.attributes) == attributes
+
+
+def test_a_message_sent_without_attributes_has_none(queue: MessageQueue) -> None:
+    queue.send("plain")
+
+    assert dict(receive_one(queue).attributes) == {}
 
 
 def test_a_received_message_is_not_delivered_again_while_hidden(queue: MessageQueue) -> None:

@@ -209,6 +209,27 @@ def test_messages_and_their_hidden_state_survive_a_reopen(path: Path) -> None:
     assert reopened.depth().in_flight == 2
 
 
+def test_a_queue_file_from_before_message_attributes_keeps_its_messages_and_gains_them(
+    path: Path,
+) -> None:
+    path.parent.mkdir(parents=True)
+    old_schema = sqlite_module.SCHEMA.replace(
+        ",\n    attributes     TEXT  -- JSON object of string attributes, NULL when none were sent",
+        "")
+    assert "attributes" not in old_schema
+    with sqlite3.connect(path) as conn:
+        conn.executescript(old_schema)
+        conn.execute("INSERT INTO messages (message_id, body, sent_at, visible_at)"
+                     " VALUES ('old', 'from before', 0, 0)")
+
+    queue = SqliteQueue(path)
+    queue.send("new", attributes={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+
+    received = {m.body: dict(m.attributes) for m in queue.receive(10, 0)}
+    assert received == {"from before": {},
+                        "new": {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}}
+
+
 def test_a_path_that_cannot_hold_a_database_raises_queue_unavailable(tmp_path: Path) -> None:
     (tmp_path / "queue.db").mkdir()
 

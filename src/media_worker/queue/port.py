@@ -6,8 +6,13 @@ and an optional dead-letter queue. Every adapter passes tests/contract/test_queu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
+
+# SQS's system attribute carrying an X-Ray trace header (set by SQS itself when the sender is
+# traced by X-Ray, or by the sender); adapters pass it among the message's attributes.
+AWS_TRACE_HEADER = "AWSTraceHeader"
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,9 @@ class ReceivedMessage:
     # When the producer sent it (seconds since the epoch, SQS's SentTimestamp): how long a
     # job may wait for its row to commit counts from here. None where a server omits it.
     sent_at: float | None = None
+    # The message's string attributes (and AWS_TRACE_HEADER): how a producer hands over its
+    # trace context (`traceparent`, `tracestate`) without touching the body.
+    attributes: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,9 @@ class MessageQueue(Protocol):
         """Whether `dead_letter` moves messages aside (True) or only deletes them (False)."""
         ...
 
-    def send(self, body: str, delay_seconds: int = 0) -> str:
-        """Send a message; returns its message id."""
+    def send(self, body: str, delay_seconds: int = 0,
+             attributes: Mapping[str, str] | None = None) -> str:
+        """Send a message with optional string `attributes`; returns its message id."""
         ...
 
     def receive(self, max_messages: int, wait_seconds: float) -> list[ReceivedMessage]:

@@ -12,13 +12,14 @@ SQLite's own locking (WAL, busy timeout, `BEGIN IMMEDIATE` around every read-the
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,10 +46,13 @@ CREATE TABLE IF NOT EXISTS messages (
     receive_count  INTEGER NOT NULL DEFAULT 0,
     receipt_handle TEXT    UNIQUE,
     reason         TEXT,
-    dead_at        REAL
+    dead_at        REAL,
+    attributes     TEXT  -- JSON object of string attributes, NULL when none were sent
 );
 CREATE INDEX IF NOT EXISTS messages_in_order ON messages (queue, seq, visible_at);
 """
+# Files made before message attributes existed get the column on first open.
+ATTRIBUTES_COLUMN = "ALTER TABLE messages ADD COLUMN attributes TEXT"
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -84,15 +88,18 @@ class SqliteQueue:
     def has_dead_letter(self) -> bool:
         return True
 
-    def send(self, body: str, delay_seconds: int = 0) -> str:
+    def send(self, body: str, delay_seconds: int = 0,
+             attributes: Mapping[str, str] | None = None) -> str:
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
             raise ValueError(f"delay_seconds must be 0-{MAX_DELAY_SECONDS}, not {delay_seconds}")
         message_id = str(uuid.uuid4())
         now = time.time()
         with self._statement() as conn:
             conn.execute(
-                "INSERT INTO messages (message_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
-                (message_id, body, now, now + delay_seconds),
+                "INSERT INTO messages (message_id, body, sent_at, visible_at, attributes)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (message_id, body, now, now + delay_seconds,
+                 json.dumps(dict(attributes)) if attributes else None),
             )
             self._arrived.notify_all()
         return message_id
@@ -218,13 +225,13 @@ class SqliteQueue:
         after = 0
         while len(claimed) < limit:
             rows = conn.execute(
-                "SELECT seq, message_id, body, receive_count, sent_at FROM messages"
+                "SELECT seq, message_id, body, receive_count, sent_at, attributes FROM messages"
                 " WHERE queue = 'main' AND seq > ? AND visible_at <= ? ORDER BY seq LIMIT ?",
                 (after, now, limit - len(claimed)),
             ).fetchall()
             if not rows:
                 break
-            for seq, message_id, body, count, sent_at in rows:
+            for seq, message_id, body, count, sent_at, attributes in rows:
                 after = seq
                 if self._max_receive_count is not None and count >= self._max_receive_count:
                     self._move_to_dead(conn, seq, count, now)
@@ -236,7 +243,8 @@ class SqliteQueue:
                     (now + self._visibility_timeout, count + 1, handle, seq),
                 )
                 claimed.append(ReceivedMessage(str(message_id), handle, str(body), count + 1,
-                                               float(sent_at)))
+                                               float(sent_at),
+                                               json.loads(attributes) if attributes else {}))
         return claimed
 
     def _move_to_dead(self, conn: sqlite3.Connection, seq: int, count: int, now: float) -> None:
@@ -262,6 +270,7 @@ class SqliteQueue:
             # forever for a job message that was lost.
             conn.execute("PRAGMA synchronous = FULL")
             conn.executescript(SCHEMA)
+            _add_attributes_column(conn)
         except BaseException:
             conn.close()
             raise
@@ -292,3 +301,16 @@ class SqliteQueue:
             if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
                 raise
             raise QueueUnavailableError(f"embedded queue {self._path}: {exc}") from exc
+
+
+def _add_attributes_column(conn: sqlite3.Connection) -> None:
+    """Bring a queue file from before message attributes up to date; another process doing
+    the same at the same moment is not an error."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    if "attributes" in columns:
+        return
+    try:
+        conn.execute(ATTRIBUTES_COLUMN)
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise

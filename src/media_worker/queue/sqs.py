@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,7 +26,7 @@ from media_worker.aws_access import (
     open_session,
 )
 from media_worker.errors import QueueUnavailableError
-from media_worker.queue.port import QueueDepth, ReceivedMessage
+from media_worker.queue.port import AWS_TRACE_HEADER, QueueDepth, ReceivedMessage
 from media_worker.queue.sqs_dead_letters import (
     MAX_BATCH,
     ORIGINAL_ID_ATTRIBUTE,
@@ -39,6 +39,8 @@ MAX_WAIT_SECONDS = 20
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43_200
 RECEIVE_COUNT_ATTRIBUTE = "ReceiveCount"
+# Asked for on every receive: the receive count, the sending time, and an X-Ray trace header.
+SYSTEM_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", AWS_TRACE_HEADER)
 MAX_REASON_CHARS = 1024
 MIN_SCRUBBED_CHARS = 8
 # SQS names a receipt handle that is no longer current in several ways, depending on the call
@@ -120,8 +122,9 @@ class SqsQueue(SqsDeadLetterAdmin):
     def has_dead_letter(self) -> bool:
         return self._dlq_url is not None
 
-    def send(self, body: str, delay_seconds: int = 0) -> str:
-        return self._send(self._queue_url, body, delay_seconds)
+    def send(self, body: str, delay_seconds: int = 0,
+             attributes: Mapping[str, str] | None = None) -> str:
+        return self._send(self._queue_url, body, delay_seconds, attributes or {})
 
     def receive(self, max_messages: int, wait_seconds: float) -> list[ReceivedMessage]:
         # Round a fractional wait up: a zero wait is a short poll that samples only some
@@ -168,11 +171,13 @@ class SqsQueue(SqsDeadLetterAdmin):
         self._client.close()
 
     # --- calls ------------------------------------------------------------------------------
-    def _send(self, queue_url: str, body: str, delay_seconds: int) -> str:
+    def _send(self, queue_url: str, body: str, delay_seconds: int,
+              attributes: Mapping[str, str] | None = None) -> str:
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
             raise ValueError(f"delay_seconds must be 0-{MAX_DELAY_SECONDS}, not {delay_seconds}")
-        extra = _fifo_fields(body) if queue_url.endswith(".fifo") else {
+        extra: dict[str, Any] = _fifo_fields(body) if queue_url.endswith(".fifo") else {
             "DelaySeconds": delay_seconds}
+        extra |= _attribute_fields(attributes or {})
         with self._translated("SendMessage"):
             response = self._client.send_message(QueueUrl=queue_url, MessageBody=body, **extra)
         return str(response["MessageId"])
@@ -185,9 +190,9 @@ class SqsQueue(SqsDeadLetterAdmin):
                 MaxNumberOfMessages=_clamp(max_messages, 1, MAX_BATCH),
                 WaitTimeSeconds=wait,
                 VisibilityTimeout=visibility,
-                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                MessageSystemAttributeNames=list(SYSTEM_ATTRIBUTES),
                 # The deprecated spelling too, for servers that predate the new one.
-                AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                AttributeNames=list(SYSTEM_ATTRIBUTES),
                 MessageAttributeNames=["All"],
             )
         return list(response.get("Messages", []))
@@ -271,7 +276,33 @@ def _to_received(raw: dict[str, Any]) -> ReceivedMessage:
         body=raw.get("Body", ""),
         receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
         sent_at=int(sent_ms) / 1000 if sent_ms else None,
+        attributes=_string_attributes(raw),
     )
+
+
+def _string_attributes(raw: dict[str, Any]) -> dict[str, str]:
+    """The message's String attributes, and the X-Ray trace header when SQS has one."""
+    found = {name: str(value["StringValue"])
+             for name, value in raw.get("MessageAttributes", {}).items()
+             if str(value.get("DataType", "")).startswith("String") and "StringValue" in value}
+    trace_header = raw.get("Attributes", {}).get(AWS_TRACE_HEADER)
+    if trace_header:
+        found[AWS_TRACE_HEADER] = str(trace_header)
+    return found
+
+
+def _attribute_fields(attributes: Mapping[str, str]) -> dict[str, Any]:
+    """SendMessage's fields for `attributes`: AWS_TRACE_HEADER is a system attribute, the
+    others message attributes of type String."""
+    fields: dict[str, Any] = {}
+    strings = {name: {"DataType": "String", "StringValue": value}
+               for name, value in attributes.items() if name != AWS_TRACE_HEADER}
+    if strings:
+        fields["MessageAttributes"] = strings
+    if AWS_TRACE_HEADER in attributes:
+        fields["MessageSystemAttributes"] = {AWS_TRACE_HEADER: {
+            "DataType": "String", "StringValue": attributes[AWS_TRACE_HEADER]}}
+    return fields
 
 
 def _fifo_fields(body: str) -> dict[str, str]:
