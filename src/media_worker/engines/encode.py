@@ -17,6 +17,7 @@ from media_worker.config import ThumbnailFormat
 from media_worker.engines.color.p3 import carries_p3
 from media_worker.engines.framing import Interest, crop_window, output_size
 from media_worker.engines.port import OutputSpec, RenderedThumbnail
+from media_worker.engines.render_clock import encoding
 from media_worker.renditions import Focus
 from media_worker.types import Crop, FitMode, ThumbnailSize
 
@@ -118,8 +119,9 @@ def render_sizes(
     thumbnails = []
     for size in sizes:
         if size.mode is FitMode.FIT:
-            thumbnails.append(encode(fit(base, size, linear=linear), size, output,
-                                     gain_stops=stops))
+            with encoding(size.name):
+                thumbnails.append(encode(fit(base, size, linear=linear), size, output,
+                                         gain_stops=stops))
             continue
         if size.mode is FitMode.SMART and interest is not None:
             crop = crop_window(framing.width, framing.height, size, centre=interest.center,
@@ -129,7 +131,8 @@ def render_sizes(
         window = _decoded_window(crop, framing, base)
         picture = cropped(base, window, output_size(crop, size), linear=linear)
         size_stops = None if stops is None else stops.extract_area(*window)
-        thumbnails.append(encode(picture, size, output, gain_stops=size_stops, crop=crop))
+        with encoding(size.name):
+            thumbnails.append(encode(picture, size, output, gain_stops=size_stops, crop=crop))
     return thumbnails
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pyvips
 
@@ -12,6 +13,7 @@ from media_worker.engines.placeholder import blurhash_of
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.probe import configure_libvips
 from media_worker.engines.raw_sniff import RAW_FORMATS
+from media_worker.engines.render_clock import measured
 from media_worker.engines.sniff import MediaKind, MediaType, sniff
 from media_worker.errors import CorruptMediaError, UnsupportedMediaError
 from media_worker.types import ThumbnailSize
@@ -30,7 +32,14 @@ class LocalEngine:
     def render(
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
     ) -> RenderResult:
-        """Render every size (one thumbnail per size, in the order given)."""
+        """Render every size (one thumbnail per size, in the order given), timed."""
+        with measured() as timings:
+            result = self._render(source, sizes, output)
+        return replace(result, timings=tuple(timings))
+
+    def _render(
+        self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
+    ) -> RenderResult:
         media_type = sniff(source.path)
         try:
             camera_or_page = _raw_or_pdf(media_type)

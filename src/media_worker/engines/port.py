@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from media_worker.config import ThumbnailFormat
+from media_worker.engines.render_clock import RenderTiming
 from media_worker.renditions import Focus, PreviewSpec, StoryboardSpec
 from media_worker.types import Crop, ThumbnailSize
 
@@ -67,10 +68,12 @@ class RenderedThumbnail:
 
 @dataclass(frozen=True)
 class RenderResult:
-    """Every size, plus what was learned about the original (width, height, kind, …)."""
+    """Every size, plus what was learned about the original (width, height, kind, …) and
+    how long its decode and each encode took (render_clock.py)."""
 
     thumbnails: list[RenderedThumbnail]
     metadata: dict[str, Any] = field(default_factory=dict)
+    timings: tuple[RenderTiming, ...] = ()
 
 
 class ThumbnailEngine(Protocol):

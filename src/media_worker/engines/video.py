@@ -29,6 +29,7 @@ from media_worker.engines.probe import (
     video_metadata,
     video_stream,
 )
+from media_worker.engines.render_clock import encoding
 from media_worker.engines.sniff import MediaType
 from media_worker.engines.video_frames import FramePainter, packed_rows, upright_image
 from media_worker.engines.video_preview import render_preview
@@ -96,12 +97,14 @@ def _clips(reader: FrameReader, frame: Any, painter: FramePainter, facts: VideoF
     (one open and one probe per job)."""
     renditions = []
     if output.preview is not None:
-        renditions.append(render_preview(reader, frame, painter, output.preview, output,
-                                         source_fps=facts.frame_rate))
+        with encoding("preview"):
+            renditions.append(render_preview(reader, frame, painter, output.preview, output,
+                                             source_fps=facts.frame_rate))
     if output.storyboard is not None:
-        renditions += render_storyboard(reader, frame, painter, output.storyboard,
-                                        duration=facts.duration,
-                                        source_fps=facts.frame_rate, output=output)
+        with encoding("storyboard"):
+            renditions += render_storyboard(reader, frame, painter, output.storyboard,
+                                            duration=facts.duration,
+                                            source_fps=facts.frame_rate, output=output)
     return renditions
 
 

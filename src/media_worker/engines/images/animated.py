@@ -40,6 +40,7 @@ from media_worker.engines.encode import interest_of, needed_scale, scale_for
 from media_worker.engines.framing import Interest, crop_window, output_size
 from media_worker.engines.port import OutputSpec, RenderedThumbnail, RenderResult
 from media_worker.engines.probe import check_pixels, image_metadata, read_image_header
+from media_worker.engines.render_clock import encoding
 from media_worker.engines.sniff import MediaType
 from media_worker.renditions import Focus
 from media_worker.types import Crop, FitMode, ThumbnailSize
@@ -122,9 +123,10 @@ def _animated(path: Path, media_type: MediaType, facts: AnimationFacts,
 def _encoded(frames: Frames, size: ThumbnailSize, crop: Crop | None,
              canvas: tuple[int, int], output: OutputSpec) -> RenderedThumbnail:
     target = _output_of(size, canvas, crop)
-    strip = resized_frames(frames, window_of(crop, frames, canvas), target)
-    data = encode_animation(strip, page_height=target[1], delays=frames.delays,
-                            loop=frames.loop, size=size, output=output)
+    with encoding(size.name):
+        strip = resized_frames(frames, window_of(crop, frames, canvas), target)
+        data = encode_animation(strip, page_height=target[1], delays=frames.delays,
+                                loop=frames.loop, size=size, output=output)
     fmt = animation_format(size)
     return RenderedThumbnail(size=size, width=target[0], height=target[1], format=fmt,
                              mime_type=MIME_TYPES[fmt], data=data, kind="animation",
