@@ -200,7 +200,8 @@ class FakeRepository:
         self._maybe_fail()
         return self.rows.get(media_id)
 
-    def claim(self, media_id: str, lease_seconds: int) -> Claim | None:
+    def claim(self, media_id: str, lease_seconds: int, job_id: str | None = None
+              ) -> Claim | None:
         self._maybe_fail()
         with self.lock:
             row = self.rows.get(media_id)
@@ -213,7 +214,7 @@ class FakeRepository:
             row = self._update(media_id, status=MediaStatus.PROCESSING,
                                attempts=row.attempts + 1,
                                lease_until=now + timedelta(seconds=lease_seconds))
-            return Claim(media_id, row.attempts, row)
+            return Claim(media_id, row.attempts, row, job_id)
 
     def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
         return self._fenced(claim, lease_until=datetime.now(UTC) + timedelta(seconds=lease_seconds))

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from media_worker.aws_access import is_aws_endpoint
+from media_worker.events.secret import check_webhook_secret
 from media_worker.renditions import (
     PreviewSpec,
     StoryboardSpec,
@@ -158,6 +159,28 @@ class Settings(SettingsViews, BaseSettings):
     # message's SentTimestamp: an API that sends inside its transaction commits a moment later.
     missing_row_grace_seconds: float = Field(120, ge=0, le=43_200)
 
+    # --- status events (docs/events.md) ---------------------------------------------------
+    # No target set: no outbox rows are written at all (an outbox nobody drains never grows);
+    # PostgreSQL's NOTIFY needs no outbox and is on by default.
+    events_pg_channel: str = Field("media_status", pattern=r"^([A-Za-z_][A-Za-z0-9_]{0,62})?$",
+                                   description="PostgreSQL NOTIFY channel of every status "
+                                   "change (payload: id and status); empty: no NOTIFY")
+    events_sqs_url: str | None = Field(None, description="SQS queue receiving every status "
+                                       "event (FIFO: group = media id, dedup = event id)")
+    events_sns_topic_arn: str | None = Field(None, description="SNS topic receiving every "
+                                             "status event (FIFO like EVENTS_SQS_URL)")
+    events_webhook_url: str | None = Field(None, pattern=r"^https?://", description="URL "
+                                           "receiving every status event, POSTed and signed")
+    events_webhook_secret: SecretStr | None = Field(None, description="Standard Webhooks "
+                                                    "secret (whsec_ + base64) signing them")
+    events_webhook_timeout_seconds: float = Field(10, gt=0, le=60, description="one POST's "
+                                                  "limit; a slower receiver is tried again")
+    events_max_age_seconds: float = Field(86_400, gt=0, description="an event undelivered "
+                                          "this long is dropped, with a log line and a metric")
+    events_poll_interval_ms: int = Field(500, ge=10, le=60_000, description="how often the "
+                                         "dispatchers look for new events")
+    aws_endpoint_url_sns: str | None = None  # botocore's variable, for EVENTS_SNS_TOPIC_ARN
+
     # --- observability ------------------------------------------------------------------
     metrics_port: int | None = Field(None, ge=1, le=65535)
     log_format: Literal["console", "json"] = "console"
@@ -194,7 +217,9 @@ class Settings(SettingsViews, BaseSettings):
                      "imagorvideo_secret", "render_processes", "worker_prefetch",
                      "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
                      "minio_access_key", "minio_secret_key", "aws_endpoint_url",
-                     "aws_endpoint_url_sqs", "aws_endpoint_url_s3", mode="before")
+                     "aws_endpoint_url_sqs", "aws_endpoint_url_s3", "aws_endpoint_url_sns",
+                     "events_sqs_url", "events_sns_topic_arn", "events_webhook_url",
+                     "events_webhook_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -227,6 +252,16 @@ class Settings(SettingsViews, BaseSettings):
                 self.sqs_endpoint = ""
             else:
                 self.sqs_endpoint = LOCALSTACK_ENDPOINT
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_is_signed(self) -> Settings:
+        """A webhook is never called unsigned, and a secret that cannot sign stops start-up."""
+        if self.events_webhook_url and self.events_webhook_secret is None:
+            raise ValueError("EVENTS_WEBHOOK_SECRET is required with EVENTS_WEBHOOK_URL "
+                             "(events are always signed)")
+        if self.events_webhook_secret is not None:
+            check_webhook_secret(self.events_webhook_secret.get_secret_value())
         return self
 
     def _animated_sizes(self) -> list[str]:

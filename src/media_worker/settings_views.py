@@ -17,6 +17,7 @@ from media_worker.aws_access import (
     STORAGE_DEVELOPMENT_KEYS,
     STORAGE_KEY_VARIABLES,
     ServiceAccess,
+    is_aws_endpoint,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +52,12 @@ class SettingsViews:
     thumbnail_background: str
     retry_max_seconds: float
     thumbnail_sizes: list[ThumbnailSize]
+    aws_endpoint_url_sqs: str | None
+    aws_endpoint_url_sns: str | None
+    events_pg_channel: str
+    events_sqs_url: str | None
+    events_sns_topic_arn: str | None
+    events_webhook_url: str | None
 
     @property
     def render_workers(self) -> int:
@@ -129,10 +136,58 @@ class SettingsViews:
         retry backoff (RETRY_MAX_SECONDS) plus two visibility timeouts."""
         return self.retry_max_seconds + 2 * self.sqs_visibility_timeout
 
+    @property
+    def event_targets(self) -> tuple[str, ...]:
+        """The status-event targets configured (outbox rows are written for these only)."""
+        return tuple(name for name, where in (("webhook", self.events_webhook_url),
+                                              ("sqs", self.events_sqs_url),
+                                              ("sns", self.events_sns_topic_arn)) if where)
+
+    @property
+    def events_notify_channel(self) -> str | None:
+        """EVENTS_PG_CHANNEL where it applies: PostgreSQL (SQLite has no NOTIFY)."""
+        return (self.events_pg_channel or None) if self.database_kind == "postgresql" else None
+
+    def events_access(self, service: Literal["sqs", "sns"]) -> ServiceAccess:
+        """Where and as whom the events' SQS or SNS client connects: the AWS_* keys (as the job
+        queue's), and SQS_ENDPOINT or botocore's endpoint variables; else AWS itself for an
+        AWS queue URL or topic ARN, or the queue URL's own host (SQS), or the job queue's
+        non-AWS endpoint (SNS: LocalStack and moto serve both on one port)."""
+        if service == "sqs":
+            url = self.events_sqs_url or ""
+            endpoint = (self.sqs_endpoint if self.sqs_endpoint is not None
+                        else self.aws_endpoint_url_sqs or self.aws_endpoint_url
+                        or (None if is_aws_endpoint(url) else _origin(url)))
+            region = self.aws_region
+        else:
+            local_sqs = self.sqs_endpoint if not is_aws_endpoint(self.sqs_endpoint) else None
+            endpoint = self.aws_endpoint_url_sns or self.aws_endpoint_url or local_sqs
+            region = _arn_region(self.events_sns_topic_arn) or self.aws_region
+        return ServiceAccess(
+            service=f"events ({service.upper()})", endpoint_url=endpoint or None, region=region,
+            access_key_id=self.aws_access_key_id,
+            secret_access_key=_secret(self.aws_secret_access_key),
+            session_token=_secret(self.aws_session_token),
+            key_variables=QUEUE_KEY_VARIABLES,
+            development_keys=QUEUE_DEVELOPMENT_KEYS,
+        )
+
     def redacted_database_url(self) -> str:
         """The database URL with any password replaced, safe to print."""
         return redact_url(self.database_url.get_secret_value())
 
+
+
+def _origin(url: str) -> str | None:
+    """`scheme://host:port` of a URL (an SQS queue URL names its server)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _arn_region(arn: str | None) -> str | None:
+    """The region of `arn:aws:sns:REGION:ACCOUNT:NAME`."""
+    parts = (arn or "").split(":")
+    return parts[3] if len(parts) >= 6 and parts[3] else None
 
 
 def _secret(value: SecretStr | None) -> str | None:

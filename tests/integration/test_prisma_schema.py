@@ -123,6 +123,7 @@ def test_the_fixture_is_prismas_migration_of_the_shipped_model() -> None:
     text = PRISMA_SQL.read_text(encoding="utf-8")
     assert 'CREATE TABLE "Media"' in text
     assert 'CREATE INDEX "Media_status_idx" ON "Media"("status");' in text
+    assert 'CREATE TABLE "MediaEvent"' in text  # the outbox of status events
 
 
 def test_migrate_creates_what_prisma_creates(new_database: Callable[[], str]) -> None:
@@ -159,10 +160,12 @@ def test_migrate_brings_a_table_from_an_earlier_worker_to_prismas_shape(
 
 
 def test_a_configured_table_name_gets_prismas_names(new_database: Callable[[], str]) -> None:
-    """MEDIA_TABLE=Upload: what Prisma makes of `model Upload` (names derived from the table)."""
+    """MEDIA_TABLE=Upload: what Prisma makes of `model Upload` and `model UploadEvent` (names
+    derived from the table)."""
     prisma, worker = new_database(), new_database()
     renamed = (PRISMA_SQL.read_text(encoding="utf-8")
-               .replace('"Media"', '"Upload"').replace('"Media_', '"Upload_'))
+               .replace('"Media"', '"Upload"').replace('"Media_', '"Upload_')
+               .replace('"MediaEvent', '"UploadEvent'))
     with psycopg.connect(prisma, autocommit=True) as conn:
         conn.execute(renamed)
     worker_migrate(worker, table="Upload")

@@ -10,6 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from media_worker.app.events import event_recording
 from media_worker.aws_access import OpenedSession, ServiceAccess, open_session
 from media_worker.config import EngineKind, Settings, SettingsError
 from media_worker.engines.port import ThumbnailEngine
@@ -53,8 +54,9 @@ def embedded_max_receive_count(settings: Settings) -> int:
 BACKGROUND_HTTP_USERS = 5
 BOTOCORE_DEFAULT_POOL = 10
 # Threads beside the job threads that use the database: the heartbeat, the readiness check,
-# the queue gauge and the reconciler (whose cross-replica lock has a connection of its own).
-BACKGROUND_DATABASE_USERS = 4
+# the queue gauge, the reconciler (whose cross-replica lock has a connection of its own), and
+# the status events' dispatchers (one per target, at most three) and outbox upkeep.
+BACKGROUND_DATABASE_USERS = 8
 # One request renders one size; a service slower than this for one thumbnail is treated as
 # unavailable (retried) rather than tying a job thread up for the whole JOB_TIMEOUT_SECONDS.
 IMAGOR_REQUEST_TIMEOUT_CAP_SECONDS = 60.0
@@ -100,7 +102,8 @@ def build_storage(settings: Settings, logger: Logger | None = None) -> ObjectSto
 
 
 def build_repository(settings: Settings) -> MediaStore:
-    """PostgreSQL for postgresql:// URLs, SQLite for sqlite:/// URLs."""
+    """PostgreSQL for postgresql:// URLs, SQLite for sqlite:/// URLs; each status change also
+    records its status event (app/events.py says which)."""
     if settings.database_kind == "postgresql":
         from media_worker.repository.postgres import PostgresMediaRepository
 
@@ -108,10 +111,12 @@ def build_repository(settings: Settings) -> MediaStore:
             settings.database_url.get_secret_value(),
             table=settings.media_table,
             pool_max=database_pool_size(settings),
+            events=event_recording(settings),
         )
     from media_worker.repository.sqlite import SqliteMediaRepository
 
-    return SqliteMediaRepository(settings.sqlite_database_path, table=settings.media_table)
+    return SqliteMediaRepository(settings.sqlite_database_path, table=settings.media_table,
+                                 events=event_recording(settings))
 
 
 def build_engine(settings: Settings) -> ThumbnailEngine:

@@ -1,5 +1,5 @@
 """The `media-worker` command line: run, migrate, samples (worker), status and stats
-(inspect), enqueue, dlq, retry and backfill (operate)."""
+(inspect), enqueue, dlq, retry and backfill (operate), events tail (events)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from media_worker.cli import worker
 
 # isort: split
 from media_worker.cli import inspect, operate
+
+# isort: split
+from media_worker.cli import events
 from media_worker.cli.root import app
 
-__all__ = ["app", "inspect", "main", "operate", "worker"]
+__all__ = ["app", "events", "inspect", "main", "operate", "worker"]
 
 
 def main() -> None:

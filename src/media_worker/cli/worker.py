@@ -53,8 +53,8 @@ def run(
 
 @app.command(rich_help_panel=PANEL)
 def migrate() -> None:
-    """Create the media table (and its enum type) if missing, exactly as the Prisma model in
-    deploy/prisma/media.prisma does. Safe to run again."""
+    """Create the media table (and its enum type) and the status events' outbox if missing,
+    exactly as the Prisma models in deploy/prisma/media.prisma do. Safe to run again."""
     with operator_session("migrate") as (settings, components):
         components.repository.migrate()
     typer.echo(f"schema ready: table \"{settings.media_table}\" on "

@@ -46,6 +46,7 @@ class WorkerMetrics:
         self._exposed = _WithoutCreated(self.registry)
         self._define_job_metrics()
         self._define_queue_metrics()
+        self._define_event_metrics()
         self._precreate(thumbnail_sizes)
 
     # --- definitions ---------------------------------------------------------------------
@@ -90,6 +91,27 @@ class WorkerMetrics:
         self._dependency_up = Gauge(f"{PREFIX}dependency_up",
                                     "1 when the last readiness check of a dependency passed.",
                                     ["dependency"], registry=registry)
+
+    def _define_event_metrics(self) -> None:
+        registry = self.registry
+        self._events_delivered = Counter(f"{PREFIX}events_delivered",
+                                         "Status events a target accepted.", ["target"],
+                                         registry=registry)
+        self._event_failures = Counter(
+            f"{PREFIX}event_delivery_failures",
+            "Failed attempts to deliver a status event (it stays in the outbox for a retry).",
+            ["target"], registry=registry)
+        self._events_dropped = Counter(
+            f"{PREFIX}events_dropped",
+            "Status events dropped undelivered, older than EVENTS_MAX_AGE_SECONDS.",
+            ["target"], registry=registry)
+        self._outbox_events = Gauge(f"{PREFIX}outbox_events",
+                                    "Status events waiting in the outbox, by target.",
+                                    ["target"], registry=registry)
+        self._outbox_oldest = Gauge(
+            f"{PREFIX}outbox_oldest_event_age_seconds",
+            "Age of the oldest status event waiting for a target (0 when none waits).",
+            ["target"], registry=registry)
 
     def _precreate(self, sizes: Iterable[str]) -> None:
         # Counters only: a gauge at 0 would claim "queue empty" or "database down" before
@@ -144,6 +166,30 @@ class WorkerMetrics:
         """A render failed; labelled by exception class name (e.g. CorruptMediaError)."""
         name = error if isinstance(error, str) else type(error).__name__
         self._engine_errors.labels(error=name).inc()
+
+    # --- status events -------------------------------------------------------------------
+    def event_targets(self, targets: Iterable[str]) -> None:
+        """Pre-create the event counters of the configured targets at 0."""
+        for target in targets:
+            for counter in (self._events_delivered, self._event_failures, self._events_dropped):
+                counter.labels(target=target)
+
+    def events_delivered(self, target: str, count: int = 1) -> None:
+        """`count` events the target accepted."""
+        self._events_delivered.labels(target=target).inc(max(count, 0))
+
+    def event_delivery_failed(self, target: str, count: int = 1) -> None:
+        """`count` failed delivery attempts (the events wait for their next try)."""
+        self._event_failures.labels(target=target).inc(max(count, 0))
+
+    def events_dropped(self, target: str, count: int = 1) -> None:
+        """`count` events dropped undelivered for their age."""
+        self._events_dropped.labels(target=target).inc(max(count, 0))
+
+    def observe_outbox(self, target: str, count: int, oldest_age_seconds: float | None) -> None:
+        """Events waiting for `target`, and the age of the oldest (None: none waits)."""
+        self._outbox_events.labels(target=target).set(count)
+        self._outbox_oldest.labels(target=target).set(oldest_age_seconds or 0.0)
 
     # --- queue and dependencies ----------------------------------------------------------
     def set_queue_depth(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from media_worker.events.outbox import OutboxStore
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 
@@ -29,11 +30,13 @@ class NewMedia:
 
 @dataclass(frozen=True)
 class Claim:
-    """Proof that this worker holds a row: the fencing token is (`media_id`, `attempt`)."""
+    """Proof that this worker holds a row: the fencing token is (`media_id`, `attempt`).
+    `job_id` is the message's, carried into the status events of this claim."""
 
     media_id: str
     attempt: int
     record: MediaRecord
+    job_id: str | None = None
 
 
 class Leadership(Protocol):
@@ -60,10 +63,13 @@ class MediaRepository(Protocol):
         """The row, or None when there is none."""
         ...
 
-    def claim(self, media_id: str, lease_seconds: int) -> Claim | None:
+    def claim(self, media_id: str, lease_seconds: int, job_id: str | None = None
+              ) -> Claim | None:
         """PENDING (or PROCESSING with an expired lease) → PROCESSING, attempts + 1.
 
-        Returns None when the row is missing, finished, or held under a live lease."""
+        Returns None when the row is missing, finished, or held under a live lease. Every
+        status change (claim, complete, fail, release, requeue) also records its status event
+        in the same transaction, as the repository's EventRecording says (docs/events.md)."""
         ...
 
     def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
@@ -127,6 +133,10 @@ class MediaAdmin(Protocol):
 
     def requeue(self, media_id: str) -> bool:
         """FAILED → PENDING with attempts reset, for an operator's retry; False if not FAILED."""
+        ...
+
+    def outbox(self) -> OutboxStore:
+        """The dispatchers' side of the status events' outbox table (same database)."""
         ...
 
 

@@ -1,13 +1,15 @@
 """The media repository on PostgreSQL (psycopg 3 + a connection pool), Prisma-shaped table.
 
 Every status transition is a single conditional statement using the database's clock, so
-workers on many machines agree on lease expiry and at most one claim wins.
+workers on many machines agree on lease expiry and at most one claim wins. The same statement
+records the transition's status event (outbox rows and NOTIFY: postgres_events.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
@@ -23,13 +25,17 @@ from tenacity import (
 )
 
 from media_worker.errors import RepositoryUnavailableError, SchemaMissingError
+from media_worker.events.outbox import EventRecording, outbox_table_name
 from media_worker.observability.logging import short_error
 from media_worker.repository.leadership import AdvisoryLeadership
+from media_worker.repository.outbox_postgres import PostgresOutbox
 from media_worker.repository.port import Claim, NewMedia
+from media_worker.repository.postgres_events import EventStatements
 from media_worker.repository.rows import (
     as_utc,
     checked_table_name,
     migration_sql,
+    optional_table_name,
     record_from_row,
     thumbnails_json,
 )
@@ -56,12 +62,18 @@ class PostgresMediaRepository:
     """MediaRepository on PostgreSQL."""
 
     def __init__(self, url: str, *, table: str = "Media", pool_min: int = 1, pool_max: int = 10,
-                 connect_timeout: float = 5.0, retry_attempts: int = 3) -> None:
+                 connect_timeout: float = 5.0, retry_attempts: int = 3,
+                 events: EventRecording | None = None) -> None:
         self._url = url
         self._connect_timeout = max(1, round(connect_timeout))
         self._name = checked_table_name(table)
         self._table = sql.Identifier(self._name)
         self._retry_attempts = retry_attempts
+        self._recording = events or EventRecording()
+        self._outbox_name = optional_table_name(outbox_table_name(self._name),
+                                                required=bool(self._recording.targets))
+        self._events = EventStatements(self._recording, table=self._table,
+                                       outbox=sql.Identifier(self._outbox_name or "-"), now=NOW)
         self._pool = ConnectionPool(
             url,
             min_size=pool_min,
@@ -78,10 +90,16 @@ class PostgresMediaRepository:
     # --- schema -------------------------------------------------------------------------
     def migrate(self) -> None:
         script = migration_sql("postgres")
+        if self._outbox_name is None:  # a MEDIA_TABLE too long to name its outbox after
+            script = script[:script.index("-- The outbox of status events")]
+        outbox = self._outbox_name or "-"
         query = sql.SQL(script).format(
             table=self._table,
             pkey=sql.Identifier(f"{self._name}_pkey"),
             status_index=sql.Identifier(f"{self._name}_status_idx"),
+            outbox=sql.Identifier(outbox),
+            outbox_pkey=sql.Identifier(f"{outbox}_pkey"),
+            outbox_index=sql.Identifier(f"{outbox}_target_mediaId_seq_idx"),
         )
         # Two workers migrating at once could race on CREATE TYPE: serialise with a lock.
         def run(conn: psycopg.Connection[Any]) -> None:
@@ -92,15 +110,16 @@ class PostgresMediaRepository:
         self._with_connection(run)
 
     def verify_schema(self) -> None:
-        def exists(conn: psycopg.Connection[Any]) -> bool:
-            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS found",
-                               (sql.Identifier(self._name).as_string(conn),)).fetchone()
-            return bool(row and row["found"])
-
-        if not self._with_connection(exists):
-            raise SchemaMissingError(
-                f'table "{self._name}" does not exist in the database; create it with the '
-                "API's Prisma migrations (deploy/prisma/media.prisma) or `media-worker migrate`")
+        """The media table, and the outbox too while a target is configured."""
+        names = [self._name]
+        if self._recording.targets and self._outbox_name:
+            names.append(self._outbox_name)
+        for name in names:
+            if not self._with_connection(partial(_table_exists, name=name)):
+                raise SchemaMissingError(
+                    f'table "{name}" does not exist in the database; create it with the '
+                    "API's Prisma migrations (deploy/prisma/media.prisma) or "
+                    "`media-worker migrate`")
 
     def try_lead(self, name: str) -> AdvisoryLeadership | None:
         try:
@@ -125,7 +144,8 @@ class PostgresMediaRepository:
                         {"id": media_id})
         return record_from_row(row) if row else None
 
-    def claim(self, media_id: str, lease_seconds: int) -> Claim | None:
+    def claim(self, media_id: str, lease_seconds: int, job_id: str | None = None
+              ) -> Claim | None:
         # Retried on connection errors: if a first try committed but its answer was lost, the
         # retry finds the row PROCESSING under our own lease and returns None; the lease then
         # expires and a redelivery claims it again. Nothing is processed twice at once.
@@ -135,16 +155,18 @@ class PostgresMediaRepository:
             'WHERE "id" = %(id)s AND ("status" = \'PENDING\' OR '
             '("status" = \'PROCESSING\' AND "leaseUntil" < {now})) RETURNING *'
         ).format(t=self._table, now=NOW)
-        row = self._one(query, {"id": media_id, "lease": lease_seconds})
+        if self._events.enabled:
+            query = self._events.wrap(query, changed_from=None)
+        row = self._one(query, {"id": media_id, "lease": lease_seconds, "event_job": job_id})
         if row is None:
             return None
         record = record_from_row(row)
-        return Claim(media_id=media_id, attempt=record.attempts, record=record)
+        return Claim(media_id=media_id, attempt=record.attempts, record=record, job_id=job_id)
 
     def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
         return self._fenced(
             sql.SQL('"leaseUntil" = {now} + make_interval(secs => %(lease)s)').format(now=NOW),
-            claim, "PROCESSING", lease=lease_seconds)
+            claim, "PROCESSING", lease=lease_seconds, event=False)
 
     def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
                  metadata: dict[str, Any]) -> bool:
@@ -199,23 +221,35 @@ class PostgresMediaRepository:
         return as_utc(row["oldest"]) if row else None
 
     def requeue(self, media_id: str) -> bool:
-        query = sql.SQL(
+        query: sql.Composable = sql.SQL(
             'UPDATE {t} SET "status" = \'PENDING\', "attempts" = 0, "error" = NULL, '
             '"processedAt" = NULL, "updatedAt" = {now} WHERE "id" = %(id)s AND '
-            '"status" = \'FAILED\'').format(t=self._table, now=NOW)
-        params = {"id": media_id}
-        return self._with_connection(lambda conn: conn.execute(query, params).rowcount) == 1
+            '"status" = \'FAILED\' RETURNING *').format(t=self._table, now=NOW)
+        if self._events.enabled:
+            query = self._events.wrap(query, changed_from=None)
+        return len(self._all(query, {"id": media_id, "event_job": None})) == 1
+
+    def outbox(self) -> PostgresOutbox:
+        if self._outbox_name is None:
+            raise ValueError(f"MEDIA_TABLE {self._name!r} is too long to name its outbox")
+        return PostgresOutbox(self._with_connection, self._outbox_name)
 
     def close(self) -> None:
         self._pool.close()
 
     # --- plumbing -----------------------------------------------------------------------
-    def _fenced(self, assignments: sql.Composable, claim: Claim, target: str,
-                **params: Any) -> bool:
-        query = sql.SQL('UPDATE {t} SET {set}, "updatedAt" = {now} WHERE {fence}').format(
-            t=self._table, set=assignments, now=NOW, fence=FENCE)
+    def _fenced(self, assignments: sql.Composable, claim: Claim, target: str, *,
+                event: bool = True, **params: Any) -> bool:
+        """A write only the claim's holder can make; a status change records its event."""
+        query: sql.Composable = sql.SQL(
+            'UPDATE {t} SET {set}, "updatedAt" = {now} WHERE {fence}').format(
+                t=self._table, set=assignments, now=NOW, fence=FENCE)
         params |= {"id": claim.media_id, "attempt": claim.attempt, "target": target}
-        return self._with_connection(lambda conn: conn.execute(query, params).rowcount) == 1
+        if not (event and self._events.enabled):
+            return self._with_connection(lambda conn: conn.execute(query, params).rowcount) == 1
+        query = self._events.wrap(sql.SQL("{} RETURNING *").format(query),
+                                  changed_from="PROCESSING")
+        return len(self._all(query, params | {"event_job": claim.job_id})) == 1
 
     def _one(self, query: sql.Composable, params: dict[str, Any]) -> dict[str, Any] | None:
         return self._with_connection(lambda conn: conn.execute(query, params).fetchone())
@@ -238,6 +272,12 @@ class PostgresMediaRepository:
         except psycopg.OperationalError as exc:
             raise RepositoryUnavailableError(f"database unavailable: {short_error(exc)}") from None
         raise AssertionError("unreachable")  # pragma: no cover - Retrying reraises
+
+
+def _table_exists(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS found",
+                       (sql.Identifier(name).as_string(conn),)).fetchone()
+    return bool(row and row["found"])
 
 
 def _utc_session(conn: psycopg.Connection[Any]) -> None:

@@ -21,6 +21,17 @@ def checked_table_name(table: str) -> str:
     return table
 
 
+def optional_table_name(table: str, *, required: bool) -> str | None:
+    """A derived table name (the outbox's), or None when it is too long to be one and nothing
+    needs it; refused as invalid when something does."""
+    if TABLE_NAME.match(table):
+        return table
+    if required:
+        raise ValueError(f"invalid table name {table!r}: MEDIA_TABLE is too long to name its "
+                         "outbox of status events after it (63 characters at most)")
+    return None
+
+
 def migration_sql(dialect: str) -> str:
     """The schema script of a dialect ('postgres' or 'sqlite'), with {table} placeholders."""
     package = resources.files("media_worker.repository.migrations")

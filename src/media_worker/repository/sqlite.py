@@ -2,7 +2,9 @@
 
 Each call opens its own short-lived connection (cheap for SQLite), so threads and processes
 share the file safely; WAL mode lets readers run while one writer commits. A single UPDATE
-with RETURNING is atomic in SQLite, which is all the claim needs.
+with RETURNING is atomic in SQLite, which is all the claim needs. While a status-event target
+is configured, a status change and its outbox rows share one write transaction
+(sqlite_events.py).
 """
 
 from __future__ import annotations
@@ -10,23 +12,28 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from media_worker.errors import RepositoryUnavailableError, SchemaMissingError
+from media_worker.events.outbox import EventRecording, outbox_table_name
 from media_worker.repository.leadership import FileLeadership
+from media_worker.repository.outbox_sqlite import SqliteOutbox
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.rows import (
     as_utc,
     checked_table_name,
     merged_metadata,
     migration_sql,
+    optional_table_name,
     record_from_row,
     thumbnails_json,
 )
-from media_worker.sqlite_files import BUSY_TIMEOUT_MS
+from media_worker.repository.sqlite_events import SqliteEvents
+from media_worker.sqlite_files import sqlite_connection
+from media_worker.sqlite_files import utc_text as timestamp
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 T = TypeVar("T")
@@ -36,24 +43,30 @@ FENCE = (
 )
 
 
-def timestamp(moment: datetime | None = None) -> str:
-    """UTC ISO-8601 with milliseconds: equal-width text, so SQL string comparison is time
-    order."""
-    moment = (moment or datetime.now(UTC)).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
-
-
 class SqliteMediaRepository:
     """MediaRepository on a SQLite file."""
 
-    def __init__(self, path: Path, *, table: str = "Media") -> None:
+    def __init__(self, path: Path, *, table: str = "Media",
+                 events: EventRecording | None = None) -> None:
+        """`events`: its targets get outbox rows (SQLite has no NOTIFY: the channel is
+        ignored)."""
         self._path = Path(path)
         self._table = f'"{checked_table_name(table)}"'
         self._index = f'"{checked_table_name(table)}_status_idx"'
+        targets = (events or EventRecording()).targets
+        self._outbox_name = optional_table_name(outbox_table_name(table),
+                                                required=bool(targets))
+        self._outbox = f'"{self._outbox_name}"'
+        self._events = SqliteEvents(targets, table=self._table, outbox=self._outbox)
 
     def migrate(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        script = migration_sql("sqlite").format(table=self._table, status_index=self._index)
+        script = migration_sql("sqlite")
+        if self._outbox_name is None:  # a MEDIA_TABLE too long to name its outbox after
+            script = script[:script.index("-- The outbox of status events")]
+        script = script.format(table=self._table, status_index=self._index,
+                               outbox=self._outbox,
+                               outbox_index=f'"{self._outbox_name}_target_mediaId_seq_idx"')
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -62,11 +75,14 @@ class SqliteMediaRepository:
         self._run(run)
 
     def verify_schema(self) -> None:
-        row = self._one("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND "
-                        "name = :name", {"name": self._table.strip('"')})
-        if not row or not row["n"]:
-            raise SchemaMissingError(f"table {self._table} does not exist in {self._path}; "
-                                     "run `media-worker migrate`")
+        """The media table, and the outbox too while a target is configured."""
+        names = [self._table] + ([self._outbox] if self._events.enabled else [])
+        for name in names:
+            row = self._one("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND "
+                            "name = :name", {"name": name.strip('"')})
+            if not row or not row["n"]:
+                raise SchemaMissingError(f"table {name} does not exist in {self._path}; "
+                                         "run `media-worker migrate`")
 
     def try_lead(self, name: str) -> FileLeadership | None:
         return FileLeadership.try_take(self._path, name)
@@ -86,23 +102,29 @@ class SqliteMediaRepository:
         row = self._one(f'SELECT * FROM {self._table} WHERE "id" = :id', {"id": media_id})
         return record_from_row(row) if row else None
 
-    def claim(self, media_id: str, lease_seconds: int) -> Claim | None:
+    def claim(self, media_id: str, lease_seconds: int, job_id: str | None = None
+              ) -> Claim | None:
         now = datetime.now(UTC)
-        row = self._one(
-            f"UPDATE {self._table} SET \"status\" = 'PROCESSING', \"attempts\" = "
-            '"attempts" + 1, "leaseUntil" = :lease, "updatedAt" = :now '
-            "WHERE \"id\" = :id AND (\"status\" = 'PENDING' OR "
-            "(\"status\" = 'PROCESSING' AND \"leaseUntil\" < :now)) RETURNING *",
-            {"id": media_id, "now": timestamp(now),
-             "lease": timestamp(now + timedelta(seconds=lease_seconds))})
+        query = (f"UPDATE {self._table} SET \"status\" = 'PROCESSING', \"attempts\" = "
+                 '"attempts" + 1, "leaseUntil" = :lease, "updatedAt" = :now '
+                 "WHERE \"id\" = :id AND (\"status\" = 'PENDING' OR "
+                 "(\"status\" = 'PROCESSING' AND \"leaseUntil\" < :now)) RETURNING *")
+        params = {"id": media_id, "now": timestamp(now),
+                  "lease": timestamp(now + timedelta(seconds=lease_seconds))}
+        if self._events.enabled:
+            row = self._run(lambda conn: self._events.transition(
+                conn, lambda: _first(conn.execute(query, params)), media_id=media_id,
+                job_id=job_id))
+        else:
+            row = self._one(query, params)
         if row is None:
             return None
         record = record_from_row(row)
-        return Claim(media_id=media_id, attempt=record.attempts, record=record)
+        return Claim(media_id=media_id, attempt=record.attempts, record=record, job_id=job_id)
 
     def extend_lease(self, claim: Claim, lease_seconds: int) -> bool:
         lease = datetime.now(UTC) + timedelta(seconds=lease_seconds)
-        return self._fenced('"leaseUntil" = :lease', claim, "PROCESSING",
+        return self._fenced('"leaseUntil" = :lease', claim, "PROCESSING", event=False,
                             lease=timestamp(lease))
 
     def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
@@ -113,22 +135,17 @@ class SqliteMediaRepository:
                  '"metadata" = :meta, "error" = NULL, "leaseUntil" = NULL, '
                  f'"processedAt" = :now, "updatedAt" = :now WHERE {FENCE}')
 
-        def run(conn: sqlite3.Connection) -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(f'SELECT "metadata" FROM {self._table} WHERE "id" = :id',
-                                   {"id": claim.media_id}).fetchone()
-                params = {"id": claim.media_id, "attempt": claim.attempt, "target": "READY",
-                          "now": timestamp(), "thumbs": json.dumps(thumbnails_json(thumbnails)),
-                          "meta": json.dumps(merged_metadata(row[0] if row else None, metadata))}
-                updated = conn.execute(query, params).rowcount == 1
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return updated
+        def write(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(f'SELECT "metadata" FROM {self._table} WHERE "id" = :id',
+                               {"id": claim.media_id}).fetchone()
+            params = {"id": claim.media_id, "attempt": claim.attempt, "target": "READY",
+                      "now": timestamp(), "thumbs": json.dumps(thumbnails_json(thumbnails)),
+                      "meta": json.dumps(merged_metadata(row[0] if row else None, metadata))}
+            return conn.execute(query, params).rowcount == 1
 
-        return self._run(run)
+        return self._run(lambda conn: self._events.transition(
+            conn, lambda: write(conn), media_id=claim.media_id, job_id=claim.job_id,
+            changed_from="PROCESSING"))
 
     def fail(self, claim: Claim, error: str) -> bool:
         return self._fenced(
@@ -176,16 +193,31 @@ class SqliteMediaRepository:
                  '"error" = NULL, "processedAt" = NULL, "updatedAt" = :now '
                  "WHERE \"id\" = :id AND \"status\" = 'FAILED'")
         params = {"id": media_id, "now": timestamp()}
+        if self._events.enabled:
+            return self._run(lambda conn: self._events.transition(
+                conn, lambda: conn.execute(query, params).rowcount == 1, media_id=media_id,
+                job_id=None))
         return self._run(lambda conn: conn.execute(query, params).rowcount) == 1
+
+    def outbox(self) -> SqliteOutbox:
+        if self._outbox_name is None:
+            raise ValueError(f"MEDIA_TABLE {self._table} is too long to name its outbox")
+        return SqliteOutbox(self._path, self._outbox)
 
     def close(self) -> None:
         """Nothing to release: connections live for one call."""
 
     # --- plumbing -----------------------------------------------------------------------
-    def _fenced(self, assignments: str, claim: Claim, target: str, **params: Any) -> bool:
+    def _fenced(self, assignments: str, claim: Claim, target: str, *, event: bool = True,
+                **params: Any) -> bool:
+        """A write only the claim's holder can make; a status change records its event."""
         query = f'UPDATE {self._table} SET {assignments}, "updatedAt" = :now WHERE {FENCE}'
         params |= {"id": claim.media_id, "attempt": claim.attempt, "target": target,
                    "now": timestamp()}
+        if event and self._events.enabled:
+            return self._run(lambda conn: self._events.transition(
+                conn, lambda: conn.execute(query, params).rowcount == 1,
+                media_id=claim.media_id, job_id=claim.job_id, changed_from="PROCESSING"))
         return self._run(lambda conn: conn.execute(query, params).rowcount) == 1
 
     def _one(self, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -209,9 +241,12 @@ class SqliteMediaRepository:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000,
-                               isolation_level=None, check_same_thread=False)
-        with closing(conn):
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        with sqlite_connection(self._path) as conn:
             yield conn
+
+
+def _first(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+    """The first row of a statement stepped to its end (which is what finishes an UPDATE …
+    RETURNING), as a dict."""
+    rows = cursor.fetchall()
+    return dict(rows[0]) if rows else None

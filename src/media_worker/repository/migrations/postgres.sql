@@ -4,8 +4,9 @@
 -- worker). tests/integration/test_prisma_schema.py compares the result with the SQL Prisma
 -- generates (tests/api/fixtures/prisma-migration.sql).
 -- Idempotent: safe to run on every start, and a no-op on a table Prisma's migrations made.
--- {table}, {pkey} and {status_index} are replaced by quoted identifiers derived from the
--- validated MEDIA_TABLE name (a plain identifier, so '{table}' is also a regclass literal).
+-- {table}, {pkey}, {status_index}, {outbox}, {outbox_pkey} and {outbox_index} are replaced by
+-- quoted identifiers derived from the validated MEDIA_TABLE name (a plain identifier, so
+-- '{table}' is also a regclass literal); the outbox of status events is {table} + "Event".
 DO $$
 BEGIN
   -- Where CREATE TYPE would put it: the first schema of the search path, as Prisma's does.
@@ -46,3 +47,20 @@ END
 $$;
 
 CREATE INDEX IF NOT EXISTS {status_index} ON {table} ("status");
+
+-- The outbox of status events (docs/events.md): `model MediaEvent` of the Prisma schema. Always
+-- created, so the table exists before a target is configured; rows are written only while one
+-- is. BIGSERIAL makes the "<outbox>_seq_seq" sequence Prisma's autoincrement() makes.
+CREATE TABLE IF NOT EXISTS {outbox} (
+  "seq"        BIGSERIAL     NOT NULL,
+  "id"         TEXT          NOT NULL,
+  "target"     TEXT          NOT NULL,
+  "mediaId"    TEXT          NOT NULL,
+  "payload"    JSONB         NOT NULL,
+  "attempts"   INTEGER       NOT NULL DEFAULT 0,
+  "leaseUntil" TIMESTAMP(3),
+  "createdAt"  TIMESTAMP(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  CONSTRAINT {outbox_pkey} PRIMARY KEY ("seq")
+);
+
+CREATE INDEX IF NOT EXISTS {outbox_index} ON {outbox} ("target", "mediaId", "seq");

@@ -19,3 +19,19 @@ CREATE TABLE IF NOT EXISTS {table} (
 );
 
 CREATE INDEX IF NOT EXISTS {status_index} ON {table} ("status");
+
+-- The outbox of status events, like PostgreSQL's (docs/events.md). AUTOINCREMENT: a "seq" is
+-- never reused after the rows before it were delivered and deleted, so `events tail` can
+-- follow the table by it.
+CREATE TABLE IF NOT EXISTS {outbox} (
+  "seq"        INTEGER PRIMARY KEY AUTOINCREMENT,
+  "id"         TEXT    NOT NULL,
+  "target"     TEXT    NOT NULL,
+  "mediaId"    TEXT    NOT NULL,
+  "payload"    TEXT    NOT NULL,
+  "attempts"   INTEGER NOT NULL DEFAULT 0,
+  "leaseUntil" TEXT,
+  "createdAt"  TEXT    NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS {outbox_index} ON {outbox} ("target", "mediaId", "seq");

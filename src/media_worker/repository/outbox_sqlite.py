@@ -1,0 +1,127 @@
+"""The outbox of status events on SQLite: the dispatchers' statements.
+
+Taking rows runs in a BEGIN IMMEDIATE transaction: SQLite has one writer at a time, so the
+statement sees every lease given before it, across the processes sharing the file. The write
+lock is held for one statement, never while events are being delivered.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from media_worker.errors import RepositoryUnavailableError
+from media_worker.events.outbox import OutboxEntry, Settled, TargetDepth
+from media_worker.repository.rows import as_utc
+from media_worker.sqlite_files import sqlite_connection, utc_text
+
+T = TypeVar("T")
+COLUMNS = ('"seq", "id", "target", "mediaId", "payload", json_extract("payload", \'$.type\') '
+           'AS "type", "attempts", "createdAt"')
+
+
+class SqliteOutbox:
+    """OutboxStore on the SQLite file of the embedded default."""
+
+    def __init__(self, path: Path, table: str) -> None:
+        """`table` is a quoted identifier."""
+        self._path = path
+        self._table = table
+
+    def lease(self, target: str, limit: int, lease_seconds: float) -> list[OutboxEntry]:
+        now = datetime.now(UTC)
+        query = (
+            f'UPDATE {self._table} SET "leaseUntil" = :lease WHERE "seq" IN ('
+            f'SELECT o."seq" FROM {self._table} o WHERE o."target" = :target AND NOT EXISTS ('
+            f'SELECT 1 FROM {self._table} b WHERE b."target" = o."target" AND '
+            'b."mediaId" = o."mediaId" AND b."leaseUntil" > :now) '
+            f'ORDER BY o."seq" LIMIT :limit) RETURNING {COLUMNS}')
+        params = {"target": target, "limit": limit, "now": utc_text(now),
+                  "lease": utc_text(now + timedelta(seconds=lease_seconds))}
+        rows = self._transaction(lambda conn: conn.execute(query, params).fetchall())
+        return sorted((_entry(row) for row in rows), key=lambda e: e.seq)
+
+    def settle(self, settled: Settled) -> None:
+        now = datetime.now(UTC)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(f'DELETE FROM {self._table} WHERE "seq" = ?',
+                             [(seq,) for seq in settled.delivered])
+            conn.executemany(
+                f'UPDATE {self._table} SET "attempts" = "attempts" + 1, "leaseUntil" = ? '
+                'WHERE "seq" = ?',
+                [(utc_text(now + timedelta(seconds=delay)), seq)
+                 for seq, delay in settled.retry_after.items()])
+            conn.executemany(f'UPDATE {self._table} SET "leaseUntil" = NULL WHERE "seq" = ?',
+                             [(seq,) for seq in settled.untried])
+
+        if settled.delivered or settled.retry_after or settled.untried:
+            self._transaction(work)
+
+    def expire(self, max_age_seconds: float, limit: int) -> list[OutboxEntry]:
+        cutoff = utc_text(datetime.now(UTC) - timedelta(seconds=max_age_seconds))
+        query = (f'DELETE FROM {self._table} WHERE "seq" IN (SELECT "seq" FROM {self._table} '
+                 'WHERE "createdAt" < :cutoff ORDER BY "seq" LIMIT :limit) '
+                 f"RETURNING {COLUMNS}")
+        rows = self._transaction(
+            lambda conn: conn.execute(query, {"cutoff": cutoff, "limit": limit}).fetchall())
+        return sorted((_entry(row) for row in rows), key=lambda e: e.seq)
+
+    def depth(self) -> dict[str, TargetDepth]:
+        rows = self._run(lambda conn: conn.execute(
+            f'SELECT "target", count(*) AS n, min("createdAt") AS oldest FROM {self._table} '
+            'GROUP BY "target"').fetchall())
+        now = datetime.now(UTC)
+        return {row["target"]: TargetDepth(row["n"], _age(now, row["oldest"])) for row in rows}
+
+    def follow(self, after_seq: int, limit: int) -> list[OutboxEntry]:
+        rows = self._run(lambda conn: conn.execute(
+            f'SELECT {COLUMNS} FROM {self._table} WHERE "seq" > ? ORDER BY "seq" LIMIT ?',
+            (after_seq, limit)).fetchall())
+        return [_entry(row) for row in rows]
+
+    def latest_seq(self) -> int:
+        # AUTOINCREMENT's counter, not max(seq): the rows before may all be delivered and gone.
+        row = self._run(lambda conn: conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?", (self._table.strip('"'),)
+        ).fetchone())
+        return int(row["seq"]) if row else 0
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def run(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return self._run(run)
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            with sqlite_connection(self._path) as conn:
+                return work(conn)
+        except sqlite3.OperationalError as exc:
+            raise RepositoryUnavailableError(f"embedded database unavailable: {exc}") from None
+
+
+def _entry(row: sqlite3.Row) -> OutboxEntry:
+    created = as_utc(row["createdAt"])
+    assert created is not None
+    return OutboxEntry(seq=row["seq"], target=row["target"], event_id=row["id"],
+                       media_id=row["mediaId"], event_type=row["type"] or "",
+                       payload=row["payload"], attempts=row["attempts"], created_at=created)
+
+
+def _age(now: datetime, oldest: str | None) -> float | None:
+    moment = as_utc(oldest)
+    return None if moment is None else max(0.0, (now - moment).total_seconds())
+
+
