@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from media_worker.observability.tracing import NO_TRACE, JobTrace, StageTrace
 from media_worker.queue.port import ReceivedMessage
 from media_worker.repository.port import Claim
 from media_worker.types import WorkerQueueMessage
@@ -34,6 +35,7 @@ class InFlightJob:
     handling_since: float | None = None  # when a worker thread took it up (after any wait)
     returns_in: float | None = None  # seconds the processor hid the message for, if it did
     request: WorkerQueueMessage | None = None  # the parsed message, once it parsed
+    trace: JobTrace = NO_TRACE  # the job's span while a tracer handles it (tracing.py)
     # Held by the heartbeat while it extends, and by the processor for its last word on the
     # message (delete, backoff, dead-letter): an extension can never land after that word.
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,11 +48,13 @@ class InFlightJob:
             yield
 
     @contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        """Add the time spent inside the block to `stage`."""
+    def timed(self, stage: str) -> Iterator[StageTrace]:
+        """Add the time spent inside the block to `stage`, which is also a span of the job's
+        trace (given to the block, for its attributes)."""
         started = time.monotonic()
         try:
-            yield
+            with self.trace.stage(stage) as span:
+                yield span
         finally:
             self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - started
 
