@@ -24,6 +24,7 @@ from media_worker.errors import MediaWorkerError, PermanentError, TransientError
 from media_worker.jobs import InFlightJob, PoisonMessageError, parse_message
 from media_worker.observability.logging import Logger, short_error
 from media_worker.observability.metrics import WorkerMetrics
+from media_worker.observability.tracing import NO_TRACER, Tracer
 from media_worker.outcomes import METRIC_OUTCOMES, Outcome, missing_row_delay, until_lease_ends
 from media_worker.queue.port import MessageQueue
 from media_worker.renditions import parse_focus, recorded_request, rendition_request, sizes_for
@@ -69,6 +70,7 @@ class MediaProcessor:
         settings: ProcessorSettings,
         logger: Logger,
         metrics: WorkerMetrics | None = None,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._repository = repository
         self._storage = storage
@@ -77,6 +79,7 @@ class MediaProcessor:
         self._settings = settings
         self._log = logger
         self._metrics = metrics or WorkerMetrics()
+        self._tracer = tracer
         self._settle = Settlement(queue, retry_base_seconds=settings.retry_base_seconds,
                                   retry_max_seconds=settings.retry_max_seconds)
 
@@ -87,11 +90,12 @@ class MediaProcessor:
         # (`seconds`) counts from the receive, and this stage says how much of it was waiting.
         job.stages["queued"] = started - job.started
         job.handling_since = started
-        with self._metrics.tracking_in_flight():
+        with self._metrics.tracking_in_flight(), self._tracer.job(job) as trace:
             try:
                 outcome = self._handle(job)
             except Exception as exc:  # an unmapped library error or a bug: this job only
                 outcome = self._unexpected(job, exc)
+            trace.ended(outcome.value)
         self._record(job, outcome, time.monotonic() - started)
         return outcome
 
@@ -101,6 +105,7 @@ class MediaProcessor:
         try:
             request = parse_message(message.body)
         except PoisonMessageError as exc:
+            job.trace.failed(str(exc))
             self._settle.dead_letter(job, str(exc), log)
             return Outcome.POISON
         log = log.bind(mediaId=request.media_id, jobId=request.job_id)
@@ -156,11 +161,13 @@ class MediaProcessor:
         focus = parse_focus(raw_focus)
         with self._scratch_dir() as scratch:
             original = scratch / "original"
-            with job.timed("download"):
+            with job.timed("download") as stage:
                 size = self._download(record, original, log)
-            with job.timed("render"):
+                stage.note(bytes=size)
+            with job.timed("render") as stage:
                 result = self._render(SourceMedia(original, record.bucket, record.key, focus),
                                       sizes)
+                stage.rendered(result)
             job.kind = str(result.metadata.get("kind") or "unknown")
             log.debug("rendered", stage="render", kind=job.kind,
                       seconds=round(job.stages["render"], 3))
@@ -168,8 +175,9 @@ class MediaProcessor:
         # stored: renewing the lease is fenced, so it fails once the claim was taken over.
         if not self._repository.extend_lease(claim, self._settings.lease_seconds):
             raise ClaimLostError(claim.media_id)
-        with job.timed("upload"):
+        with job.timed("upload") as stage:
             thumbnails = self._upload(record.id, result, log)
+            stage.note(bytes=sum(thumb.bytes for thumb in thumbnails))
         return thumbnails, {**result.metadata, "bytes": size,
                             **recorded_request(profile, focus)}
 
@@ -224,6 +232,7 @@ class MediaProcessor:
         log = _with_type(self._log.bind(messageId=job.message.message_id), exc)
         log.exception("unexpected error; the job will be retried")
         error = f"internal error: {short_error(exc)}"
+        job.trace.failed(error)
         claim = job.claim
         if claim is not None and claim.attempt >= self._settings.max_attempts:
             try:  # bounded like every transient failure: FAILED once the attempts are spent
@@ -284,6 +293,7 @@ class MediaProcessor:
     def _fail(self, claim: Claim, job: InFlightJob, error: str, log: Logger, *,
               gave_up: bool = False) -> Outcome:
         log.warning("failed permanently", error=error)
+        job.trace.failed(error)
         try:
             failed = self._repository.fail(claim, error)
         except TransientError as exc:
@@ -302,6 +312,7 @@ class MediaProcessor:
             return self._fail(claim, job, f"gave up after {claim.attempt} attempts: {error}",
                               log, gave_up=True)
         log.warning("transient failure, will retry", error=error)
+        job.trace.failed(error)
         try:
             released = self._repository.release(claim, error)
         except TransientError as exc:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
+from pathlib import Path
 
 from media_worker.app.adapters import Components
 from media_worker.app.signals import install_signal_handlers
@@ -19,6 +20,7 @@ from media_worker.observability.health import HealthServer
 from media_worker.observability.logging import Logger
 from media_worker.observability.metrics import WorkerMetrics
 from media_worker.observability.queue_gauge import SAMPLE_INTERVAL_SECONDS, QueueGauge
+from media_worker.observability.tracing import NO_TRACER, Tracer, build_tracer, traces_endpoint
 from media_worker.poller import PollerSettings, QueuePoller
 from media_worker.processor import MediaProcessor, ProcessorSettings
 from media_worker.reconcile import Reconciler
@@ -66,6 +68,7 @@ def poller_settings(settings: Settings, *, drain: bool) -> PollerSettings:
 def build_poller(
     settings: Settings, components: Components, logger: Logger, *, drain: bool,
     metrics: WorkerMetrics | None = None, supervision: Supervision | None = None,
+    tracer: Tracer = NO_TRACER,
 ) -> QueuePoller:
     processor = MediaProcessor(
         repository=components.repository,
@@ -75,6 +78,7 @@ def build_poller(
         settings=processor_settings(settings),
         logger=logger,
         metrics=metrics,
+        tracer=tracer,
     )
     return QueuePoller(
         queue=components.queue,
@@ -94,10 +98,14 @@ def run_worker(settings: Settings, components: Components, logger: Logger, *,
     components.repository.verify_schema()
     metrics = WorkerMetrics(size.name for size in settings.thumbnail_sizes)
     supervision = Supervision(logger, metrics)
+    tracer = build_tracer(**queue_identity(settings))
     poller = build_poller(settings, components, logger, drain=drain, metrics=metrics,
-                          supervision=supervision)
+                          supervision=supervision, tracer=tracer)
     install_signal_handlers(poller)
     with ExitStack() as stack:
+        stack.callback(tracer.close)  # last: the spans of every job are ended by then
+        if tracer is not NO_TRACER:
+            logger.info("tracing jobs", endpoint=traces_endpoint())
         if settings.metrics_port is not None:
             server = HealthServer(settings.metrics_port, metrics,
                                   readiness_checks(settings, components), logger=logger,
@@ -117,8 +125,17 @@ def run_worker(settings: Settings, components: Components, logger: Logger, *,
                                            interval=settings.reconcile_interval_seconds))
         poller.run()
         if poller.unfinished_jobs:
+            tracer.close()
             _exit_abandoning_jobs(components, logger)
     return poller
+
+
+def queue_identity(settings: Settings) -> dict[str, str]:
+    """How job spans name their queue: SQS and the queue's name, or the embedded file."""
+    if settings.sqs_queue_url:
+        return {"system": "aws_sqs",
+                "destination": settings.sqs_queue_url.rstrip("/").rsplit("/", 1)[-1]}
+    return {"system": "sqlite", "destination": Path(settings.embedded_queue_path).name}
 
 
 def _start(stack: ExitStack, loop: SupervisedLoop) -> None:
