@@ -273,10 +273,34 @@ def test_pixel_limit_is_checked_from_the_header_before_decoding(
     monkeypatch.setattr(images.vips, "render_sizes", must_not_decode)
     monkeypatch.setattr(images.pillow, "render_from_image", must_not_decode)
     engine = LocalEngine(max_pixels=400 * 300 - 1, max_video_seconds=60)
-    for name in ("p.png", "p.jpg", "p.bmp"):
-        source = pattern(tmp_path / name, 400, 300) if name != "p.bmp" else _bmp(tmp_path)
+    sources = [pattern(tmp_path / "p.png", 400, 300), _progressive_jpeg(tmp_path),
+               _bmp(tmp_path)]
+    for source in sources:
         with pytest.raises(LimitExceededError, match="400x300"):
             render(engine, source, SMALL)
+
+
+def test_baseline_jpeg_is_held_to_max_pixels_at_its_shrink_on_load_scale(
+        tmp_path: Path) -> None:
+    """libjpeg streams a 400x300 baseline JPEG at 1/2 scale for a 150 px box: the 200x150
+    it holds is what MAX_PIXELS bounds; MAX_HEADER_PIXELS bounds the header."""
+    source = pattern(tmp_path / "p.jpg", 400, 300)
+    held = LocalEngine(max_pixels=200 * 150, max_video_seconds=60)
+    assert render(held, source, SMALL).metadata["width"] == 400
+    with pytest.raises(LimitExceededError, match="MAX_PIXELS"):
+        render(LocalEngine(max_pixels=200 * 150 - 1, max_video_seconds=60), source, SMALL)
+    capped = LocalEngine(max_pixels=10**8, max_video_seconds=60,
+                         max_header_pixels=400 * 300 - 1)
+    with pytest.raises(LimitExceededError, match="MAX_HEADER_PIXELS"):
+        render(capped, source, SMALL)
+
+
+def _progressive_jpeg(tmp_path: Path) -> Path:
+    """Progressive: every coefficient of the whole picture is held until the last scan."""
+    path = tmp_path / "progressive.jpg"
+    pyvips.Image.new_from_file(str(pattern(tmp_path / "b.png", 400, 300))).jpegsave(
+        str(path), interlace=True)
+    return path
 
 
 def _bmp(tmp_path: Path) -> Path:

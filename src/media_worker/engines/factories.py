@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 
 
 def local_engine(*, max_pixels: int, max_video_seconds: float,
-                 budget: DecodeBudget | None = None) -> ThumbnailEngine:
-    """A LocalEngine, imported here so only the calling process loads the codec libraries."""
+                 budget: DecodeBudget | None = None,
+                 max_header_pixels: int | None = None) -> ThumbnailEngine:
+    """A LocalEngine, imported here so only the calling process loads the codec libraries.
+    `max_header_pixels` None: the engine's default (MAX_HEADER_PIXELS' default)."""
     from media_worker.engines.local import LocalEngine
 
+    extra = {} if max_header_pixels is None else {"max_header_pixels": max_header_pixels}
     return LocalEngine(max_pixels=max_pixels, max_video_seconds=max_video_seconds,
-                       budget=budget)
+                       budget=budget, **extra)

@@ -11,7 +11,7 @@ from media_worker.engines.decode_budget import DecodeBudget
 from media_worker.engines.images import render_image
 from media_worker.engines.placeholder import blurhash_of
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
-from media_worker.engines.probe import configure_libvips
+from media_worker.engines.probe import MAX_HEADER_PIXELS, configure_libvips
 from media_worker.engines.raw_sniff import RAW_FORMATS
 from media_worker.engines.render_clock import measured
 from media_worker.engines.sniff import MediaKind, MediaType, sniff
@@ -23,8 +23,10 @@ class LocalEngine:
     """ThumbnailEngine on libvips (images) and FFmpeg via PyAV (video)."""
 
     def __init__(self, *, max_pixels: int, max_video_seconds: float,
-                 budget: DecodeBudget | None = None) -> None:
+                 budget: DecodeBudget | None = None,
+                 max_header_pixels: int = MAX_HEADER_PIXELS) -> None:
         self._max_pixels = max_pixels
+        self._max_header_pixels = max_header_pixels
         self._max_video_seconds = max_video_seconds
         self._budget = budget
         configure_libvips()  # untrusted loaders blocked, no operation cache
@@ -50,7 +52,8 @@ class LocalEngine:
             if media_type.kind is MediaKind.IMAGE:
                 result = render_image(source.path, media_type, sizes, output,
                                       max_pixels=self._max_pixels, budget=self._budget,
-                                      focus=source.focus)
+                                      focus=source.focus,
+                                      max_header_pixels=self._max_header_pixels)
                 return _with_placeholder(result)
             if media_type.kind is MediaKind.VIDEO:
                 # Imported on the first video: FFmpeg's libraries add to the memory of every

@@ -37,6 +37,9 @@ PILLOW_NAMES = {
 }
 ORIENTATION_SWAPS = frozenset({5, 6, 7, 8})  # EXIF orientations that turn by a quarter
 EXIF_ORIENTATION = 0x0112  # the EXIF tag
+# MAX_HEADER_PIXELS' default: past today's largest phone photos (200 MP) with room to spare,
+# while a header claiming gigapixels is refused before any work.
+MAX_HEADER_PIXELS = 1_000_000_000
 # Packets read for the first frame's display matrix: past a GOP's worth of undecodable packets
 # the stream is left as coded (0°).
 FIRST_FRAME_PACKETS = 60
@@ -143,6 +146,26 @@ def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
         raise LimitExceededError(
             f"image is {width}x{height} = {width * height} pixels, over the limit of "
             f"{max_pixels} (MAX_PIXELS)")
+
+
+def check_header_pixels(width: int, height: int, max_header_pixels: int | None) -> None:
+    """Refuse a header bigger than MAX_HEADER_PIXELS, for the decodes that stream or tile and
+    so are not bounded by MAX_PIXELS on the header: what they hold stays small, but their
+    work grows with every pixel the header claims."""
+    if max_header_pixels is not None and width * height > max_header_pixels:
+        raise LimitExceededError(
+            f"image is {width}x{height} = {width * height} pixels, over the limit of "
+            f"{max_header_pixels} (MAX_HEADER_PIXELS)")
+
+
+def check_held_pixels(width: int, height: int, held: int, max_pixels: int | None,
+                      how: str) -> None:
+    """MAX_PIXELS for a decode that streams or tiles (`how`): it bounds the `held` pixels the
+    decode keeps at once, as it bounds the whole picture of a decode that cannot stream."""
+    if max_pixels is not None and held > max_pixels:
+        raise LimitExceededError(
+            f"image is {width}x{height}; decoded {how} it would hold {held} pixels at once, "
+            f"over the limit of {max_pixels} (MAX_PIXELS)")
 
 
 def image_metadata(media_type: MediaType, header: ImageHeader, *,

@@ -1,8 +1,9 @@
 """Still images: libvips with shrink-on-load (`vips.py`), and Pillow + pillow-heif
 (`pillow.py`) where libvips has no loader in pyvips-binary (HEIC/HEVC, BMP, ICO, animated AVIF)
-or gives up on damaged data. Both read the header through `engines/probe.py` first, so the
-pixel limit is enforced before any pixel is decoded. An animated original goes through
-`animated.py`, which renders its still sizes here, at its first visible frame.
+or gives up on damaged data; a grid HEIC tile by tile (`heic_tiles.py`). Each reads the header
+through `engines/probe.py` first, so the pixel limits are enforced before any pixel is
+decoded. An animated original goes through `animated.py`, which renders its still sizes here,
+at its first visible frame.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from media_worker.engines.animated.probe import AnimationFacts, animation_of
 from media_worker.engines.decode_budget import DecodeBudget
 from media_worker.engines.decode_errors import decode_error, vips_detail
 from media_worker.engines.images.animated import render_animation
+from media_worker.engines.images.heic_tiles import render_tiled_heic
 from media_worker.engines.images.pillow import render_with_pillow
 from media_worker.engines.images.vips import render_with_vips
 from media_worker.engines.port import OutputSpec, RenderResult
-from media_worker.engines.probe import jxl_plugin_loaded, libvips_loads
+from media_worker.engines.probe import MAX_HEADER_PIXELS, jxl_plugin_loaded, libvips_loads
 from media_worker.engines.sniff import MediaType
 from media_worker.errors import CorruptMediaError, UnsupportedMediaError
 from media_worker.renditions import Focus
@@ -34,15 +36,18 @@ SECOND_CHANCE = frozenset({"jpeg", "png", "gif", "avif"})
 def render_image(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
     *, max_pixels: int, budget: DecodeBudget | None = None, focus: Focus | None = None,
+    max_header_pixels: int = MAX_HEADER_PIXELS,
 ) -> RenderResult:
     """Thumbnails and metadata of a still image. A decode that cannot stream waits for its
-    share of `budget` (see decode_budget.py). `focus` centres `cover` crops."""
+    share of `budget` (see decode_budget.py). `focus` centres `cover` crops. MAX_PIXELS
+    bounds what a decode holds (the whole picture, unless it streams or tiles);
+    `max_header_pixels` bounds the header of those that stream or tile."""
     if media_type.format == "jxl" and not jxl_plugin_loaded():
         raise UnsupportedMediaError(
             "JPEG XL is not supported: no JPEG XL decoder is installed (pillow-jxl-plugin)")
     animation = _animation(path, media_type)
     still = partial(_render_still, path, media_type, output=output, max_pixels=max_pixels,
-                    budget=budget, focus=focus)
+                    max_header_pixels=max_header_pixels, budget=budget, focus=focus)
     if animation is not None:
         return render_animation(path, media_type, animation, sizes, output,
                                 max_pixels=max_pixels, budget=budget, focus=focus, still=still)
@@ -58,14 +63,22 @@ def _animation(path: Path, media_type: MediaType) -> AnimationFacts | None:
 
 
 def _render_still(path: Path, media_type: MediaType, sizes: list[ThumbnailSize], page: int,
-                  *, output: OutputSpec, max_pixels: int, budget: DecodeBudget | None,
-                  focus: Focus | None) -> RenderResult:
-    """libvips, or Pillow where libvips has no loader or gives up; `page` is the frame."""
+                  *, output: OutputSpec, max_pixels: int, max_header_pixels: int,
+                  budget: DecodeBudget | None, focus: Focus | None) -> RenderResult:
+    """libvips, or Pillow where libvips has no loader or gives up; a grid HEIC tile by tile
+    where it can be; `page` is the frame."""
     options = {"max_pixels": max_pixels, "budget": budget, "focus": focus, "page": page}
+    if media_type.format == "heic" and not page:
+        tiled = render_tiled_heic(path, media_type, sizes, output, max_pixels=max_pixels,
+                                  max_header_pixels=max_header_pixels, budget=budget,
+                                  focus=focus)
+        if tiled is not None:
+            return tiled
     if not libvips_loads(media_type):
         return render_with_pillow(path, media_type, sizes, output, **options)
     try:
-        return render_with_vips(path, media_type, sizes, output, **options)
+        return render_with_vips(path, media_type, sizes, output,
+                                max_header_pixels=max_header_pixels, **options)
     except pyvips.Error as exc:
         vips_failure = CorruptMediaError(decode_error(media_type, vips_detail(exc), path))
         vips_said_why = bool((exc.detail or "").strip())

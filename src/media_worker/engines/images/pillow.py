@@ -79,13 +79,19 @@ def render_with_pillow(
     except Exception as exc:  # fuzzed files make Pillow raise anything (TypeError, …)
         raise CorruptMediaError(decode_error(media_type, str(exc) or type(exc).__name__,
                                              path)) from None
+    return render_srgb(pixels, sizes, output, framing, metadata | {"hasAlpha": has_alpha},
+                       keep_p3=keep_p3)
+
+
+def render_srgb(pixels: Image.Image, sizes: list[ThumbnailSize], output: OutputSpec,
+                framing: Framing, metadata: dict[str, Any], *, keep_p3: bool) -> RenderResult:
+    """The thumbnails of a reduced, upright picture from `srgb_pixels`, encoded by libvips."""
     image = pyvips.Image.new_from_memory(pixels.tobytes(), pixels.width, pixels.height,
                                          len(pixels.getbands()), "uchar")
     image = image.copy(interpretation="srgb")
     if keep_p3 and pixels.info.get("icc_profile") == p3_profile_bytes():
         image.set_type(pyvips.GValue.blob_type, ICC_FIELD, p3_profile_bytes())
-    thumbnails = render_from_image(image, sizes, output, framing)
-    return RenderResult(thumbnails, metadata | {"hasAlpha": has_alpha})
+    return RenderResult(render_from_image(image, sizes, output, framing), metadata)
 
 
 def _render_hdr(path: Path, opened: Image.Image, header: ImageHeader, signal: Signal, *,
@@ -170,10 +176,16 @@ def _reduce_to_largest(image: Image.Image, sizes: list[ThumbnailSize], *,
     Judged on the size as loaded (after any JPEG draft scaling), upright when `swapped`.
     Only without alpha, not even a transparent key colour: `reduce` would blend it."""
     width, height = image.size[::-1] if swapped else image.size
-    factor = int(1 / max(needed_scale(width, height, size) for size in sizes))
+    factor = reduction_factor(width, height, sizes)
     if factor < 2 or image.mode not in ("RGB", "L") or "transparency" in image.info:
         return image
     return image.reduce(factor)
+
+
+def reduction_factor(width: int, height: int, sizes: list[ThumbnailSize]) -> int:
+    """The largest integer box-reduction of an upright `width`x`height` picture that still
+    leaves every size the pixels it needs (1: none)."""
+    return max(1, int(1 / max(needed_scale(width, height, size) for size in sizes)))
 
 
 def srgb_pixels(image: Image.Image, *, keep_p3: bool = False) -> tuple[Image.Image, bool]:

@@ -9,6 +9,7 @@ metadata is stripped the pixels would be shown as sRGB with the wrong colours.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
 from media_worker.engines.encode import Framing, largest_box, render_sizes, scale_for
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.probe import (
+    MAX_HEADER_PIXELS,
+    check_header_pixels,
+    check_held_pixels,
     check_pixels,
     header_of_vips,
     image_metadata,
@@ -41,7 +45,7 @@ MAX_JPEG_SHRINK = 8  # libjpeg's DCT scaling goes down to 1/8
 def render_with_vips(
     path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
     *, max_pixels: int, budget: DecodeBudget | None, focus: Focus | None = None,
-    page: int = 0,
+    page: int = 0, max_header_pixels: int = MAX_HEADER_PIXELS,
 ) -> RenderResult:
     """Raises pyvips.Error where libvips cannot decode the file (the caller decides). The
     decode covers the box of every `cover`/`smart` size (`largest_box`); `page` is the frame
@@ -49,10 +53,10 @@ def render_with_vips(
     source = vips_source(path, media_type)
     header = vips_header(source)
     facts = header_of_vips(header)
-    if media_type.format != "svg":  # a vector is rasterised at thumbnail size, not its own
-        check_pixels(header.width, header.height, max_pixels)
     width, height = facts.upright
     box = largest_box(width, height, sizes)
+    _check_limits(media_type, header, box, width, height, max_pixels=max_pixels,
+                  max_header_pixels=max_header_pixels)
     framing = Framing(width, height, focus)
     signal = _signal(path, media_type, header)
     metadata = image_metadata(media_type, facts, gps=output.gps) | {"hdr": signal.to_metadata()}
@@ -129,6 +133,25 @@ def _decode_fitted(source: str | bytes, media_type: MediaType, box: ThumbnailSiz
     scaled = pyvips.Image.new_from_file(source, access="sequential", shrink=shrink,
                                         fail_on="none")
     return scaled.thumbnail_image(box.width, **options)
+
+
+def _check_limits(media_type: MediaType, header: pyvips.Image, box: ThumbnailSize,
+                  width: int, height: int, *, max_pixels: int, max_header_pixels: int) -> None:
+    """MAX_PIXELS on the header, except where the decode never holds the whole picture: an
+    SVG is rasterised at thumbnail size, and a baseline JPEG streams through libjpeg's DCT
+    scaling, holding the picture at its shrink-on-load scale (what MAX_PIXELS then bounds)
+    while MAX_HEADER_PIXELS bounds the header. A progressive JPEG keeps every coefficient of
+    the whole picture until its last scan: the header counts."""
+    if media_type.format == "svg":
+        return
+    if media_type.format != "jpeg" or _header_int(header, "jpeg-multiscan"):
+        check_pixels(header.width, header.height, max_pixels)
+        return
+    check_header_pixels(header.width, header.height, max_header_pixels)
+    shrink = jpeg_shrink(width, height, box)
+    held = math.ceil(header.width / shrink) * math.ceil(header.height / shrink)
+    check_held_pixels(header.width, header.height, held, max_pixels,
+                      f"at 1/{shrink} scale")
 
 
 def jpeg_shrink(width: int, height: int, box: ThumbnailSize) -> int:
