@@ -80,6 +80,8 @@ class WebhookTarget:
             response = self._http.request("POST", self._url, body=event.payload.encode(),
                                           headers=headers, redirect=False,
                                           preload_content=True)
+        except urllib3.exceptions.TimeoutError:
+            return f"webhook did not answer within {self.call_timeout_seconds:g} s"
         except urllib3.exceptions.HTTPError as exc:
             return f"webhook unreachable: {short_error(exc, limit=200)}"
         if 200 <= response.status < 300:
