@@ -143,7 +143,11 @@ class Settings(SettingsViews, BaseSettings):
     # index and the packets around its frames), however large the original; MAX_INPUT_BYTES
     # bounds a whole download instead. Checked before each fetch and counted across them.
     max_read_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    # What a decode may hold: the whole picture's pixels where it cannot stream; a tiled HEIC
+    # or a baseline JPEG holds less (a row of tiles, the shrink-on-load scale) and is bounded
+    # by that, with MAX_HEADER_PIXELS on its header (docs/media.md, "Limits and isolation").
     max_pixels: int = Field(100_000_000, ge=1)
+    max_header_pixels: int = Field(1_000_000_000, ge=1)
     max_video_seconds: float = Field(4 * 3600, gt=0)
     job_timeout_seconds: float = Field(600, gt=0)
     shutdown_grace_seconds: float = Field(30, ge=0)
