@@ -112,7 +112,8 @@ class MediaProcessor:
         job.request = request
         try:
             with job.timed("claim"):
-                claim = self._repository.claim(request.media_id, self._settings.lease_seconds)
+                claim = self._repository.claim(request.media_id, self._settings.lease_seconds,
+                                               job_id=request.job_id)
         except TransientError as exc:
             log.warning("claim failed, will retry", error=short_error(exc))
             self._settle.back_off(job, log)

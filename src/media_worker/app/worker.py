@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from media_worker.app.adapters import Components
+from media_worker.app.events import delivering_events
 from media_worker.app.signals import install_signal_handlers
 from media_worker.config import Settings
 from media_worker.engines.port import OutputSpec
@@ -93,7 +94,9 @@ def build_poller(
 def run_worker(settings: Settings, components: Components, logger: Logger, *,
                drain: bool) -> QueuePoller:
     """Run the poller until it stops, with its companions: the metrics and health server (when
-    METRICS_PORT is set), the queue gauge, and (unless draining) the reconciliation sweep.
+    METRICS_PORT is set), the queue gauge, (unless draining) the reconciliation sweep, and the
+    status events' dispatchers (one per configured target; they get a few seconds after the
+    last job to send what is left).
     The table is checked first: a worker without one would fail every job."""
     components.repository.verify_schema()
     metrics = WorkerMetrics(size.name for size in settings.thumbnail_sizes)
@@ -123,6 +126,8 @@ def run_worker(settings: Settings, components: Components, logger: Logger, *,
             stack.callback(reconciler.close)
             _start(stack, supervision.loop("reconciler", reconciler.step,
                                            interval=settings.reconcile_interval_seconds))
+        stack.enter_context(delivering_events(settings, components.repository, logger, metrics,
+                                              supervision))
         poller.run()
         if poller.unfinished_jobs:
             tracer.close()
