@@ -27,6 +27,7 @@ from media_worker.queue.port import AWS_TRACE_HEADER
 from media_worker.repository.port import NewMedia
 from media_worker.samples import make_samples
 from media_worker.types import MediaStatus, WorkerQueueMessage
+from tests.conftest import free_port
 from tests.integration.deployments import BUCKET, Deployment, log_events
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
 
@@ -265,6 +266,38 @@ def test_log_lines_outside_a_job_carry_no_trace_id(traced_run: TracedRun) -> Non
 
     assert started
     assert "traceId" not in started[0]
+
+
+@pytest.fixture(scope="module")
+def unreachable_run(tmp_path_factory: pytest.TempPathFactory,
+                    samples: dict[str, Path]) -> tuple[MediaStatus, str]:
+    """A drain whose collector is out of reach (nothing listens on its port); the exporter
+    gives up after a second. The job's status and the worker's standard error."""
+    nobody = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+              "OTEL_EXPORTER_OTLP_TIMEOUT": "1"}
+    deployment = Deployment("embedded", EMBEDDED | NO_TRACING | nobody,
+                            tmp_path_factory.mktemp("unreachable"))
+    media_id = submit(deployment, samples["png"], {"traceparent": traceparent(PRODUCER_TRACE)})
+    result = deployment.drain()
+    with deployment.components() as components:
+        status = components.repository.get(media_id).status  # type: ignore[union-attr]
+    return status, result.stderr
+
+
+def test_an_unreachable_collector_fails_no_job(unreachable_run: tuple[MediaStatus, str]) -> None:
+    assert unreachable_run[0] is MediaStatus.READY
+
+
+def test_the_sdks_complaints_are_json_log_lines_of_the_worker(
+    unreachable_run: tuple[MediaStatus, str],
+) -> None:
+    stderr = unreachable_run[1]
+    complaints = [event for event in log_events(stderr)
+                  if str(event.get("logger", "")).startswith("opentelemetry")]
+
+    assert complaints
+    assert all(event["event"].startswith("tracing: ") for event in complaints)
+    assert all(line.startswith("{") for line in stderr.splitlines() if line.strip())
 
 
 # --- over SQS -----------------------------------------------------------------------------------

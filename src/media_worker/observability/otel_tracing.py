@@ -15,11 +15,14 @@ the process starts exporting through it.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+import structlog
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -40,8 +43,9 @@ if TYPE_CHECKING:
     from media_worker.jobs import InFlightJob
 
 SERVICE = "media-worker"
-# At shutdown, what is still buffered gets this long to reach the collector.
-FLUSH_TIMEOUT_MILLIS = 5_000
+# At shutdown, what is still buffered gets this long to reach the collector: an unreachable one
+# must not hold a stopping worker for the exporter's whole retry budget.
+CLOSE_TIMEOUT_SECONDS = 5.0
 # Outcomes (outcomes.py) whose job span is an error: the job did not get done this time.
 ERROR_OUTCOMES = frozenset({"failed", "gave_up", "retry", "deferred", "poison"})
 
@@ -96,7 +100,9 @@ class OtelTracer:
 
     @classmethod
     def from_environment(cls, *, system: str, destination: str) -> OtelTracer:
-        provider = TracerProvider(resource=_resource())
+        _forward_sdk_logs()
+        # Closed by `close`, within its bound, rather than by the SDK's unbounded atexit hook.
+        provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         return cls(provider, system=system, destination=destination)
 
@@ -124,8 +130,29 @@ class OtelTracer:
                 yield job_trace
 
     def close(self) -> None:
-        self._provider.force_flush(FLUSH_TIMEOUT_MILLIS)
-        self._provider.shutdown()
+        """Send what is buffered and stop, waiting CLOSE_TIMEOUT_SECONDS at most (the SDK's
+        flush has no bound of its own; its export thread is a daemon)."""
+        closing = threading.Thread(target=self._provider.shutdown, name="otel-close",
+                                   daemon=True)
+        closing.start()
+        closing.join(CLOSE_TIMEOUT_SECONDS)
+
+
+class _ToStructlog(logging.Handler):
+    """The SDK's own warnings (a collector out of reach, a full span queue) as worker log
+    lines, in the worker's format and redaction, instead of raw text amid the JSON."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log = structlog.get_logger("media_worker").bind(logger=record.name)
+        method = getattr(log, record.levelname.lower(), log.warning)
+        method(f"tracing: {record.getMessage()}")
+
+
+def _forward_sdk_logs() -> None:
+    sdk = logging.getLogger("opentelemetry")
+    if not any(isinstance(handler, _ToStructlog) for handler in sdk.handlers):
+        sdk.addHandler(_ToStructlog(logging.WARNING))
+        sdk.propagate = False
 
 
 def _resource_version(provider: TracerProvider) -> str | None:
