@@ -109,8 +109,10 @@ def _render(path: Path, media_type: MediaType, primary: Primary,
                 | {"hdr": signal.to_metadata()})
     keep_p3 = output.color == "keep-p3" and signal.primaries == "p3"
     with admitted(budget, tiled_megabytes(tiling, factor)):
-        coded = reduced_by_tiles(primary, tiling, factor)
-        upright = transformed(coded, primary.transforms(), factor, header.orientation)
+        transforms = primary.transforms()
+        phase = block_phase(tiling, transforms, factor, header.orientation)
+        coded = reduced_by_tiles(primary, tiling, factor, phase)
+        upright = transformed(coded, transforms, factor, header.orientation)
         del coded
         if icc:
             upright.info["icc_profile"] = icc
@@ -120,32 +122,85 @@ def _render(path: Path, media_type: MediaType, primary: Primary,
                        metadata | {"hasAlpha": has_alpha}, keep_p3=keep_p3)
 
 
-def reduced_by_tiles(primary: Primary, tiling: Tiling, factor: int) -> Image.Image:
-    """The coded picture box-reduced by `factor` (as `Image.reduce` would reduce it whole),
-    decoded one row of tiles at a time into one strip, reused: the lines a row leaves over
-    (fewer than `factor`) move to the strip's top, and the next row goes under them."""
+def reduced_by_tiles(primary: Primary, tiling: Tiling, factor: int,
+                     phase: tuple[int, int] = (0, 0)) -> Image.Image:
+    """The coded picture box-reduced by `factor`, decoded one row of tiles at a time into one
+    strip, reused: the lines a row leaves over (fewer than `factor`) move to the strip's top,
+    and the next row goes under them. The blocks start `phase` pixels in (a first, partial
+    block before them), so that they fall where the upright picture's would (`block_phase`):
+    the result is then the upright picture's `Image.reduce`, turned back."""
     width, height = tiling.width, tiling.height
-    canvas = Image.new("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
+    phase_x, phase_y = phase
+    canvas = Image.new("RGB", (_blocks(width, factor, phase_x), _blocks(height, factor, phase_y)))
     strip = Image.new("RGB", (width, tiling.tile_height + factor - 1))
-    carried = reduced_rows = 0
+    top = carried = reduced_rows = 0  # top: the coded line at the strip's first line
     for row in range(tiling.rows):
-        top = row * tiling.tile_height
-        if top >= height:
+        first = row * tiling.tile_height
+        if first >= height:
             break
         for column in range(tiling.columns):
             left = column * tiling.tile_width
             if left < width:  # a tile's overhang past the picture is clipped or left unread
                 strip.paste(primary.decode_tile(column, row), (left, carried))
-        filled = carried + min(tiling.tile_height, height - top)
-        last = top + tiling.tile_height >= height or row == tiling.rows - 1
-        ready = filled if last else filled - filled % factor
-        if ready:
-            canvas.paste(strip.reduce(factor, box=(0, 0, width, ready)), (0, reduced_rows))
-            reduced_rows += math.ceil(ready / factor)
-        carried = filled - ready
+        end = top + carried + min(tiling.tile_height, height - first)
+        ready = end if end >= height or row == tiling.rows - 1 else _boundary(end, factor,
+                                                                               phase_y)
+        for start, stop in _segments(top, ready, phase_y):
+            part = _reduced_lines(strip, start - top, stop - top, factor, phase_x)
+            canvas.paste(part, (0, reduced_rows))
+            reduced_rows += part.height
+        carried = end - ready
         if carried:
-            strip.paste(strip.crop((0, ready, width, filled)), (0, 0))
+            strip.paste(strip.crop((0, ready - top, width, end - top)), (0, 0))
+        top = ready
     return canvas
+
+
+def _blocks(length: int, factor: int, phase: int) -> int:
+    return (1 if phase else 0) + math.ceil((length - phase) / factor)
+
+
+def _boundary(line: int, factor: int, phase: int) -> int:
+    """The last block boundary at or before `line`."""
+    return 0 if line < phase else phase + (line - phase) // factor * factor
+
+
+def _segments(start: int, stop: int, phase: int) -> list[tuple[int, int]]:
+    """[start, stop) split where the partial first block ends: each part reduces on its own."""
+    if start < phase < stop:
+        return [(start, phase), (phase, stop)]
+    return [(start, stop)] if stop > start else []
+
+
+def _reduced_lines(strip: Image.Image, top: int, bottom: int, factor: int,
+                   phase: int) -> Image.Image:
+    """Lines [top, bottom) of the strip, reduced, the first `phase` columns a block alone."""
+    if not phase:
+        return strip.reduce(factor, box=(0, top, strip.width, bottom))
+    first = strip.reduce(factor, box=(0, top, phase, bottom))
+    rest = strip.reduce(factor, box=(phase, top, strip.width, bottom))
+    lines = Image.new("RGB", (first.width + rest.width, rest.height))
+    lines.paste(first, (0, 0))
+    lines.paste(rest, (first.width, 0))
+    return lines
+
+
+def block_phase(tiling: Tiling, transforms: list[Transform], factor: int,
+                orientation: int = 1) -> tuple[int, int]:
+    """Where the reduction's blocks start in the coded picture, so that they line up with the
+    upright picture's: on an axis the turn reverses, the blocks end at the coded picture's
+    end rather than start at its beginning. Found by turning a 2x2 marker; with a crop, the
+    blocks start at 0 (a crop's offset would shift them again: close enough)."""
+    if any(step.kind == "crop" for step in transforms):
+        return 0, 0
+    marker = Image.new("L", (2, 2))
+    marker.putpixel((1, 0), 1)
+    marker.putpixel((0, 1), 2)
+    marker.putpixel((1, 1), 3)
+    corner = transformed(marker, transforms, 1, orientation).getpixel((0, 0))
+    reversed_x, reversed_y = corner in (1, 3), corner in (2, 3)
+    return (tiling.width % factor if reversed_x else 0,
+            tiling.height % factor if reversed_y else 0)
 
 
 def transformed(image: Image.Image, transforms: list[Transform], factor: int,
