@@ -24,9 +24,7 @@ pytestmark = pytest.mark.services
 MEMORY_LIMIT_BYTES = 300 * 1024 * 1024
 BOMBS = ["png_decompression_dos.png", "decompression_bomb.gif", "decompression_bomb_extents.gif",
          "vp8l-16383x16383.webp", "65536-uint32-limit.png", "giant-image.jpg", "reallybig.bmp"]
-EXPECTED_FAILURES = {
-    "images/hdr/200MP.heic": "issue 16: 200 MP photos are not supported yet",
-}
+EXPECTED_FAILURES: dict[str, str] = {}  # corpus file → the issue that will fix it (strict xfail)
 
 
 def manifest(corpus: Path) -> list[Path]:
