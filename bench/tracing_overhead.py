@@ -82,6 +82,9 @@ def main() -> None:
     server.start()
     try:
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = ready.get(timeout=30)
+        # Jobs here come far faster than a worker's: a queue that holds them all, so every
+        # span is exported (and counted) rather than dropped.
+        os.environ.setdefault("OTEL_BSP_MAX_QUEUE_SIZE", str(20 * jobs))
         from media_worker.observability.tracing import build_tracer
 
         off = cpu_per_job(NO_TRACER, jobs)
