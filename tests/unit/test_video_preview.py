@@ -148,6 +148,40 @@ def test_non_square_pixels_are_stretched_in_the_clip(engine: LocalEngine,
     assert (clip.width, clip.height) == (240, 101)  # 640x480 shown as 1138x480
 
 
+@pytest.fixture(scope="module")
+def colour_bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """FFmpeg's saturated test pattern: a wrong YCbCr matrix shows on it."""
+    return made_video(tmp_path_factory.mktemp("bars") / "bars.mp4", seconds=2, fps=10,
+                      keyframe_every=10, size="320x180")
+
+
+@pytest.mark.parametrize(("name", "fmt"), [
+    ("bars", "webp"), ("bars", "mp4"), ("videos/bt601.mov", "webp"),
+    ("videos/pixel7_videoOnly_cleaned.mp4", "mp4")])  # full range, turned 180°
+def test_the_clip_starts_on_the_still_in_its_colours(engine: LocalEngine, corpus: Path,
+                                                     colour_bars: Path, name: str,
+                                                     fmt: str) -> None:
+    """Unturned SDR frames go to the encoder in YCbCr straight from FFmpeg, turned ones
+    through RGB: either way the clip's colours are the still's. Compared at an eighth of
+    the size, where compression no longer shows and a BT.601/BT.709 mix-up (above 7) does."""
+    path = colour_bars if name == "bars" else corpus / name
+    result = render(engine, path, preview=f"160x160:1:4:{fmt}",
+                    sizes=[ThumbnailSize.parse("box:160x160")])
+    still, clip = first_page(result.thumbnails[0].data), of_kind(result, "preview")[0]
+    picture = first_page(clip.data) if fmt == "webp" else _first_mp4_frame(clip.data)
+    if (picture.width, picture.height) != (still.width, still.height):  # MP4: even sides
+        still = still.resize(picture.width / still.width,
+                             vscale=picture.height / still.height)
+    assert difference(picture.resize(0.125), still.resize(0.125)) < 4.5
+
+
+def _first_mp4_frame(data: bytes) -> pyvips.Image:
+    with av.open(io.BytesIO(data)) as container:
+        first = next(container.decode(video=0)).to_image()
+    return pyvips.Image.new_from_memory(first.tobytes(), first.width, first.height, 3,
+                                        "uchar")
+
+
 @pytest.mark.parametrize("name", ["hdr10-av1.mp4", "hlg10-color-test.mp4"])
 def test_an_hdr_clip_is_tone_mapped_as_the_still_is(engine: LocalEngine, corpus: Path,
                                                     name: str) -> None:

@@ -54,6 +54,13 @@ class FramePainter:
         coded = upright[::-1] if self.transform.swaps_sides else upright
         return Fitted(upright, coded)
 
+    @property
+    def shows_as_coded(self) -> bool:
+        """SDR with nothing to turn: the coded picture, scaled to display aspect, is what a
+        player shows (so a clip can take it from FFmpeg in YCbCr, never made RGB)."""
+        hdr = self.colour is not None and self.colour.signal.is_hdr
+        return not hdr and not self.transform.steps
+
     def paint(self, frame: Any, fitted: Fitted) -> pyvips.Image:
         """The frame as an upright 8-bit sRGB picture of exactly `fitted.upright`."""
         if self.colour is not None and self.colour.signal.is_hdr:

@@ -60,8 +60,8 @@ def render_preview(reader: FrameReader, first: Any, painter: FramePainter, spec:
         reader.seek(start)
         decoded = reader.frames(budget)
     frames = sampled_frames(reader, decoded, start=start, count=count, fps=spec.fps)
-    data, encoded = encode_clip(_pictures(frames, first, painter, fitted), spec, fitted,
-                                output.quality)
+    data, encoded = encode_clip(_encoder_frames(frames, first, painter, fitted, spec.format),
+                                spec, fitted, output.quality)
     return RenderedThumbnail(
         size=ThumbnailSize(name="preview", width=spec.width, height=spec.height),
         width=fitted.upright[0], height=fitted.upright[1], format=spec.format,
@@ -110,20 +110,48 @@ def _span(reader: FrameReader, frame: Any, step: float) -> float:
     return step
 
 
-def _pictures(frames: Iterator[Any], first: Any, painter: FramePainter,
-              fitted: Fitted) -> Iterator[pyvips.Image]:
-    """Each frame painted once (a repeated frame reuses its picture); the representative
-    frame alone when nothing could be decoded after seeking back to it."""
-    previous, picture = None, None
+def _encoder_frames(frames: Iterator[Any], first: Any, painter: FramePainter,
+                    fitted: Fitted, fmt: str) -> Iterator[Any]:
+    """Each frame as the encoder takes it, converted once (a repeated frame reuses its
+    conversion); the representative frame alone when nothing could be decoded after
+    seeking back to it."""
+    previous, converted = None, None
     for frame in frames:
         if frame is not previous:
-            previous, picture = frame, painter.paint(frame, fitted)
-        yield picture
+            previous, converted = frame, _for_encoder(frame, painter, fitted, fmt)
+        yield converted
     if previous is None:
-        yield painter.paint(first, fitted)
+        yield _for_encoder(first, painter, fitted, fmt)
 
 
-def encode_clip(pictures: Iterator[pyvips.Image], spec: PreviewSpec, fitted: Fitted,
+def _for_encoder(frame: Any, painter: FramePainter, fitted: Fitted, fmt: str) -> Any:
+    """4:2:0 YCbCr of the clip's size in limited range: BT.709 for H.264 (as tagged), BT.601
+    for WebP (what its decoders assume). An SDR frame with nothing to turn gets there in
+    one FFmpeg scale, as the `ffmpeg` command does it; the others are painted (turned,
+    tone-mapped) in RGB first."""
+    matrix = "ITU709" if fmt == "mp4" else "ITU601"
+    if painter.shows_as_coded:
+        width, height = fitted.coded
+        return frame.reformat(width=width, height=height, format="yuv420p",
+                              interpolation="BICUBIC", dst_colorspace=matrix,
+                              dst_color_range="MPEG")
+    rgb = _rgb_frame(painter.paint(frame, fitted))
+    return rgb.reformat(format="yuv420p", dst_colorspace=matrix, dst_color_range="MPEG")
+
+
+def _rgb_frame(picture: pyvips.Image) -> Any:
+    """An 8-bit RGB picture as PyAV's frame, rows padded to FFmpeg's line size."""
+    frame = av.VideoFrame(picture.width, picture.height, "rgb24")
+    plane, row = frame.planes[0], picture.width * 3
+    data = bytes(picture.write_to_memory())
+    if plane.line_size != row:
+        pad = bytes(plane.line_size - row)
+        data = b"".join(data[y * row:(y + 1) * row] + pad for y in range(picture.height))
+    plane.update(data)
+    return frame
+
+
+def encode_clip(frames: Iterator[Any], spec: PreviewSpec, fitted: Fitted,
                 quality: int) -> tuple[bytes, int]:
     """The encoded clip and its number of frames (libwebp stores a frame identical to the
     one before as a longer delay of that one, so a WebP may hold fewer)."""
@@ -138,19 +166,11 @@ def encode_clip(pictures: Iterator[pyvips.Image], spec: PreviewSpec, fitted: Fit
             stream.width, stream.height = width, height
             _configure(stream, spec.format, quality)
             count = 0
-            for count, picture in enumerate(pictures, start=1):
-                frame = _for_encoder(_video_frame(picture), spec.format)
-                frame.pts = count - 1
+            for count, frame in enumerate(frames, start=1):
+                frame.pts, frame.time_base = count - 1, 1 / rate  # one tick per frame
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
         return target.read_bytes(), count
-
-
-def _video_frame(picture: pyvips.Image) -> Any:
-    """A picture as PyAV's frame (whose only packed-bytes constructor takes RGBA)."""
-    rgba = picture.bandjoin_const([255])
-    return av.VideoFrame.from_bytes(bytes(rgba.write_to_memory()), rgba.width, rgba.height,
-                                    format="rgba")
 
 
 def _configure(stream: Any, fmt: str, quality: int) -> None:
@@ -163,10 +183,3 @@ def _configure(stream: Any, fmt: str, quality: int) -> None:
     context = stream.codec_context
     context.colorspace, context.color_primaries, context.color_trc = 1, 1, 1  # BT.709
     context.color_range = 1  # limited ("TV") range, what every player expects of H.264
-
-
-def _for_encoder(frame: Any, fmt: str) -> Any:
-    """sRGB pictures to 4:2:0 YCbCr in limited range: BT.709 for H.264 (as tagged), BT.601
-    for WebP (what its decoders assume)."""
-    matrix = "ITU709" if fmt == "mp4" else "ITU601"
-    return frame.reformat(format="yuv420p", dst_colorspace=matrix, dst_color_range="MPEG")
