@@ -22,12 +22,23 @@ from pathlib import Path
 import pyvips
 
 import media_worker
-from bench import animation, batch, crops, hdr, images, pipeline, ranged_reads, thumbor, video
+from bench import (
+    animation,
+    batch,
+    crops,
+    hdr,
+    images,
+    pipeline,
+    ranged_reads,
+    thumbor,
+    video,
+    video_renditions,
+)
 from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load_average
 from media_worker.config import Settings
 
 BENCHES = ("vips", "pillow", "limit", "encoders", "video", "ranged", "hdr", "crops", "thumbor",
-           "animation", "concurrency",
+           "animation", "clips", "concurrency",
            "e2e", "batch", "memory", "soak")
 # The soak runs for many minutes (5,000 jobs: about 13 here): only when asked (--only soak).
 DEFAULT = tuple(name for name in BENCHES if name != "soak")
@@ -47,6 +58,9 @@ DESCRIPTIONS = {
              "the interest search (attention + faces) once per smart job",
     "animation": "16 animated GIF -> animated WebP, CPU per frame vs gif2webp and img2webp "
                  "(same size) and vipsthumbnail (160x160) (target <= 1x)",
+    "clips": "17 video preview clips (WebP, MP4) and storyboards vs the equivalent ffmpeg "
+             "command, wall time on the corpus videos and a 10-minute 1080p file (target "
+             "<= 1.2x); the WebP clip encoder vs libvips webpsave",
     "e2e": "5 end to end via moto S3+SQS and PostgreSQL vs engine only (target >= 0.85x)",
     "batch": "1d the whole pipeline vs vipsthumbnail in batch mode, wall time on 2 cores",
     "memory": "6 peak RSS of a worker with concurrency 2 (target <= 300 MB)",
@@ -152,6 +166,7 @@ def _steps(inputs: Inputs, report: Report, selected: set[str], *, reps: int, job
         ("crops", lambda: crops.crops_bench(inputs, reps, report)),
         ("thumbor", lambda: thumbor.thumbor_bench(inputs, reps, report)),
         ("animation", lambda: animation.animation_bench(inputs, reps, report)),
+        ("clips", lambda: video_renditions.clips_bench(inputs, reps, report)),
         ("concurrency", lambda: pipeline.concurrency_bench(inputs, reps, report)),
     ):
         if name in selected:
