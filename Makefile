@@ -14,7 +14,7 @@ THUMBOR_VERSION ?= 7.8.0
 LOCALSTACK_VENV  := .venv-localstack
 LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean thumbor localstack
+.PHONY: demo test lint bench clean thumbor localstack image
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,16 @@ $(LOCALSTACK_STAMP): scripts/ensure-localstack.sh
 
 localstack: $(LOCALSTACK_STAMP)
 
+# The container image of Dockerfile.worker (podman and buildah; see docs/operations.md), built
+# or reused from podman's store. `make test` makes it before the tests, outside their timeouts;
+# where podman cannot run, it says nothing and tests/integration/test_container_image.py skips;
+# a failed build does not stop the suite (that test fails, with the build's log).
+image:
+	scripts/build-image.sh
+
 test: $(STAMP) $(THUMBOR_STAMP) $(LOCALSTACK_STAMP)
 	scripts/ensure-node-packages.sh
+	scripts/build-image.sh --if-possible >/dev/null || true
 	scripts/test.sh
 
 # The performance benchmarks of docs/performance.md (about 8 minutes; BENCH_ARGS=--quick: 3).

@@ -8,6 +8,9 @@
 #                                    node exporter; the tests run no Prometheus server)
 #   scripts/ensure-tools.sh --bench  also tjbench (libjpeg-turbo-progs), gif2webp and img2webp
 #                                    (webp): bench/
+#   scripts/ensure-tools.sh --image  only podman, buildah, runc and debootstrap (the packages,
+#                                    without recommendations): scripts/build-image.sh, which
+#                                    builds and runs Dockerfile.worker without Docker
 set -uo pipefail
 declare -A packages=([vipsthumbnail]=libvips-tools [ffmpeg]=ffmpeg [promtool]=prometheus)
 # Packages installed without their recommendations.
@@ -16,6 +19,12 @@ if [ "${1:-}" = "--bench" ]; then
   packages[tjbench]=libjpeg-turbo-progs
   packages[gif2webp]=webp
   packages[img2webp]=webp
+fi
+if [ "${1:-}" = "--image" ]; then
+  # Rootful podman with the kernel's overlayfs and `--network none`/host: no fuse-overlayfs,
+  # slirp4netns or uidmap needed; runc because crun refuses this host's hybrid cgroups.
+  packages=([podman]=podman [buildah]=buildah [runc]=runc [debootstrap]=debootstrap)
+  lean=([podman]=1 [buildah]=1 [runc]=1 [debootstrap]=1)
 fi
 missing=()
 full=()
