@@ -66,40 +66,51 @@ def from_notifications(notifications: Iterable[tuple[datetime, dict[str, str]]]
 
 def follow_outbox(store: OutboxStore, *, interval: float, until: float | None = None,
                   sleep: Callable[[float], None] = time.sleep) -> Iterator[TailLine]:
-    """New outbox rows from now on, each event once, until the monotonic clock passes
+    """New outbox rows from this call on, each event once, until the monotonic clock passes
     `until` (None: for ever)."""
-    cursor = store.latest_seq()
-    seen: OrderedDict[str, None] = OrderedDict()
-    while until is None or time.monotonic() < until:
-        entries = store.follow(cursor, 500)
-        for entry in entries:
-            cursor = entry.seq
-            if entry.event_id not in seen:
-                _remember(seen, entry.event_id)
-                yield _outbox_line(entry)
-        if not entries:
-            sleep(interval)
+    cursor = store.latest_seq()  # now, not at the first next()
+
+    def lines() -> Iterator[TailLine]:
+        after = cursor
+        seen: OrderedDict[str, None] = OrderedDict()
+        while until is None or time.monotonic() < until:
+            entries = store.follow(after, 500)
+            for entry in entries:
+                after = entry.seq
+                if entry.event_id not in seen:
+                    _remember(seen, entry.event_id)
+                    yield _outbox_line(entry)
+            if not entries:
+                sleep(interval)
+
+    return lines()
 
 
 def follow_table(admin: MediaAdmin, *, interval: float, until: float | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> Iterator[TailLine]:
-    """Rows updated from now on, each state (status, attempts, update time) once, until the
-    monotonic clock passes `until` (None: for ever)."""
-    cursor = datetime.now(UTC)
-    seen: OrderedDict[str, None] = OrderedDict()
-    while until is None or time.monotonic() < until:
-        # A little overlap: a row committed late with an earlier updatedAt is still seen.
-        records = admin.list(limit=500, updated_after=cursor - timedelta(seconds=2))
-        fresh = False
-        for record in sorted(records, key=lambda r: r.updated_at or cursor):
-            key = f"{record.id}|{record.status}|{record.attempts}|{record.updated_at}"
-            if key not in seen:
-                _remember(seen, key)
-                fresh = True
-                yield _table_line(record)
-            cursor = max(cursor, record.updated_at or cursor)
-        if not fresh:
-            sleep(interval)
+    """Rows updated from this call on, each state (status, attempts, update time) once, until
+    the monotonic clock passes `until` (None: for ever)."""
+    started = datetime.now(UTC)  # now, not at the first next()
+
+    def lines() -> Iterator[TailLine]:
+        cursor = started
+        seen: OrderedDict[str, None] = OrderedDict()
+        while until is None or time.monotonic() < until:
+            # A little overlap: a row committed late with an earlier updatedAt is still seen.
+            records = admin.list(limit=500, updated_after=cursor - timedelta(seconds=2))
+            fresh = False
+            for record in sorted(records, key=lambda r: r.updated_at or cursor):
+                moment = record.updated_at or cursor
+                key = f"{record.id}|{record.status}|{record.attempts}|{moment.isoformat()}"
+                if moment >= started and key not in seen:
+                    _remember(seen, key)
+                    fresh = True
+                    yield _table_line(record)
+                cursor = max(cursor, moment)
+            if not fresh:
+                sleep(interval)
+
+    return lines()
 
 
 def _remember(seen: OrderedDict[str, None], key: str) -> None:
