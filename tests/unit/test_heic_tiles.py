@@ -23,7 +23,7 @@ from media_worker.engines.images.pillow import render_with_pillow
 from media_worker.engines.port import OutputSpec
 from media_worker.engines.probe import EXIF_ORIENTATION, register_pillow_plugins
 from media_worker.engines.sniff import sniff
-from media_worker.errors import LimitExceededError
+from media_worker.errors import CorruptMediaError, LimitExceededError
 from media_worker.types import ThumbnailSize
 from tests.unit.test_fidelity import ssim
 
@@ -144,6 +144,15 @@ def test_a_grid_that_would_hold_more_than_max_pixels_is_refused(
         heic_tiles.render_tiled_heic(path, sniff(path), SIZES, OutputSpec(),
                                      max_pixels=WIDTH * TILE, max_header_pixels=10**9,
                                      budget=None)
+
+
+def test_a_truncated_grid_fails_as_corrupt_with_libheifs_reason(
+        grids: dict[int, Path], tmp_path: Path) -> None:
+    path = tmp_path / "cut.heic"
+    path.write_bytes(grids[1].read_bytes()[:4000])
+    with pytest.raises(CorruptMediaError, match=r"cannot decode HEIC: .*end of file"):
+        heic_tiles.render_tiled_heic(path, sniff(path), SIZES, OutputSpec(), max_pixels=10**8,
+                                     max_header_pixels=10**9, budget=None)
 
 
 # --- the 200 MP photo, in a process of its own: its peak memory is the decode's --------------

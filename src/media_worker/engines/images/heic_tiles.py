@@ -27,7 +27,6 @@ from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
 from media_worker.engines.decode_errors import decode_error
 from media_worker.engines.encode import Framing
 from media_worker.engines.images.libheif import (
-    LibheifError,
     Primary,
     Tiling,
     Transform,
@@ -44,7 +43,7 @@ from media_worker.engines.probe import (
     register_pillow_plugins,
 )
 from media_worker.engines.sniff import MediaType
-from media_worker.errors import CorruptMediaError
+from media_worker.errors import CorruptMediaError, MediaWorkerError
 from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
 
@@ -81,14 +80,18 @@ def render_tiled_heic(
             return _render(path, media_type, primary, sizes, output, tiling=tiling,
                            max_pixels=max_pixels, max_header_pixels=max_header_pixels,
                            budget=budget, focus=focus)
-    except LibheifError as exc:
-        raise CorruptMediaError(decode_error(media_type, str(exc), path)) from None
+    except MediaWorkerError:
+        raise
+    except Exception as exc:  # damaged files make libheif and Pillow raise anything
+        raise CorruptMediaError(decode_error(media_type, str(exc) or type(exc).__name__,
+                                             path)) from None
 
 
 def _render(path: Path, media_type: MediaType, primary: Primary,
             sizes: list[ThumbnailSize], output: OutputSpec, *, tiling: Tiling, max_pixels: int,
             max_header_pixels: int, budget: DecodeBudget | None,
             focus: Focus | None) -> RenderResult | None:
+    """The header, the limits on it, then the decode inside its share of the budget."""
     register_pillow_plugins()
     import pillow_heif
 
