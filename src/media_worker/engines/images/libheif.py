@@ -1,9 +1,10 @@
 """libheif's tile API, through ctypes, on the libheif that pillow-heif loaded.
 
 pillow-heif decodes a grid image (a HEIC made of 512x512 HEVC tiles, as phones write them)
-into one buffer, with libheif's YUV planes beside it: a 200 MP photo needs gigabytes. libheif
-itself (1.19 and later) decodes one tile at a time (`heif_image_handle_decode_image_tile`),
-which pillow-heif does not expose. This binds the few calls a tiled decode needs, on the same
+into one buffer, with libheif's YUV planes beside it: far more, for a 200 MP photo, than a
+decoder process should hold (docs/performance.md). libheif itself (1.19 and later) decodes
+one tile at a time (`heif_image_handle_decode_image_tile`), which pillow-heif does not
+expose. This binds the few calls a tiled decode needs, on the same
 library pillow-heif uses (its wheels ship it in `pillow_heif.libs`), so the HEVC decoder, the
 colour conversion and the security limits are those of the whole-picture path.
 
