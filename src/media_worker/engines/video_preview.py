@@ -34,8 +34,8 @@ from media_worker.renditions import PreviewSpec
 from media_worker.types import ThumbnailSize
 
 MIME_TYPES = {"webp": "image/webp", "mp4": "video/mp4"}
-# libwebp's method 2, as the WebP stills use (encode.WEBP_EFFORT): about half the CPU of its
-# default 4 for a few percent more bytes.
+# libwebp's method 2, the stills' WebP effort (encode.WEBP_EFFORT, chosen in
+# docs/performance.md): much cheaper than its default 4 for slightly more bytes.
 WEBP_METHOD = 2
 # H.264: x264's `veryfast` preset at its default quality; a clip this small is cheap to encode
 # either way, and slower presets only shave bytes.
