@@ -30,7 +30,8 @@ def upload_renditions(storage: ObjectStorage, metrics: WorkerMetrics, *, bucket:
     for thumb in result.thumbnails:
         key = rendition_key(key_template, media_id, thumb)
         storage.upload(bucket, key, thumb.data, thumb.mime_type)
-        metrics.thumbnail_stored(thumb.size.name)
+        # One label for every storyboard sheet: their number grows with the video's length.
+        metrics.thumbnail_stored("storyboard" if thumb.kind == "storyboard" else thumb.size.name)
         metrics.add_output_bytes(len(thumb.data))
         stored.append(ThumbnailData(
             size=thumb.size.name, width=thumb.width, height=thumb.height,
