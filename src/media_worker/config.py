@@ -97,6 +97,9 @@ class Settings(SettingsViews, BaseSettings):
     # with their WebVTT (`TILEWxTILEH:INTERVAL|auto`); `off` by default.
     video_preview: Annotated[PreviewSpec | None, NoDecode] = None
     video_storyboard: Annotated[StoryboardSpec | None, NoDecode] = None
+    # `on`: a motion photo's embedded video also gets its preview clip, drawn as VIDEO_PREVIEW
+    # draws a video's (docs/media.md, "Motion photos").
+    motion_photo_preview: Literal["off", "on"] = "off"
     # Animated sizes are cut (not failed) past either limit; `frames` says how many were kept.
     max_animation_frames: int = Field(300, ge=1, le=10_000)
     max_animation_pixels: int = Field(50_000_000, ge=1)
@@ -212,7 +215,8 @@ class Settings(SettingsViews, BaseSettings):
 
     @field_validator("log_level", "log_format", "thumbnail_format", "thumbnail_engine",
                      "imagorvideo_signer_type", "imagorvideo_source", "tonemap", "hdr_output",
-                     "thumbnail_color", "resize_light", "metadata_gps", mode="before")
+                     "thumbnail_color", "resize_light", "metadata_gps", "motion_photo_preview",
+                     mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -285,7 +289,8 @@ class Settings(SettingsViews, BaseSettings):
                              f"({', '.join(animated)}) need THUMBNAIL_ENGINE=local; the imagor "
                              "protocol renders one frame per request")
         for name, value in (("VIDEO_STORYBOARD", self.video_storyboard),
-                            ("VIDEO_PREVIEW", self.video_preview)):
+                            ("VIDEO_PREVIEW", self.video_preview),
+                            ("MOTION_PHOTO_PREVIEW", self.motion_photo_clip)):
             if value is not None:
                 raise ValueError(f"{name} needs THUMBNAIL_ENGINE=local; the imagor protocol "
                                  "has no storyboards or preview clips")

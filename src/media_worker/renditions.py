@@ -85,6 +85,11 @@ def parse_profiles(text: str) -> dict[str, list[ThumbnailSize]]:
     return profiles
 
 
+# A motion photo's clip where VIDEO_PREVIEW is off (`480x480:3:12:webp`): a phone's motion
+# lasts a few seconds, so three of them show most of it, at the medium size's box.
+MOTION_PHOTO_CLIP = PreviewSpec(480, 480, 3.0, DEFAULT_PREVIEW_FPS, "webp")
+
+
 def parse_preview(text: str) -> PreviewSpec | None:
     """VIDEO_PREVIEW: `off` or `WxH:SECONDS[:FPS][:FORMAT]`, e.g. `480x480:3:12:webp`."""
     if text.strip().lower() == OFF:

@@ -19,8 +19,10 @@ from media_worker.aws_access import (
     ServiceAccess,
     is_aws_endpoint,
 )
+from media_worker.renditions import MOTION_PHOTO_CLIP
 
 if TYPE_CHECKING:
+    from media_worker.renditions import PreviewSpec
     from media_worker.types import ThumbnailSize
 
 
@@ -58,6 +60,8 @@ class SettingsViews:
     events_sqs_url: str | None
     events_sns_topic_arn: str | None
     events_webhook_url: str | None
+    video_preview: PreviewSpec | None
+    motion_photo_preview: str
 
     @property
     def render_workers(self) -> int:
@@ -123,6 +127,14 @@ class SettingsViews:
     def job_lease_seconds(self) -> int:
         """How long a claim holds a row; the heartbeat renews it like the message's visibility."""
         return self.sqs_visibility_timeout
+
+    @property
+    def motion_photo_clip(self) -> PreviewSpec | None:
+        """The clip of a motion photo's embedded video (MOTION_PHOTO_PREVIEW=on): VIDEO_PREVIEW's
+        box, seconds, fps and format when that is set, else MOTION_PHOTO_CLIP's; None: off."""
+        if self.motion_photo_preview != "on":
+            return None
+        return self.video_preview or MOTION_PHOTO_CLIP
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:

@@ -37,6 +37,7 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
                           resize_light=settings.resize_light,
                           gps=settings.metadata_gps == "keep",
                           preview=settings.video_preview, storyboard=settings.video_storyboard,
+                          motion_preview=settings.motion_photo_clip,
                           max_animation_frames=settings.max_animation_frames,
                           max_animation_pixels=settings.max_animation_pixels),
         profiles=settings.thumbnail_profiles,

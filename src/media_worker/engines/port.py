@@ -34,6 +34,8 @@ class OutputSpec:
     storyboard: StoryboardSpec | None = None
     max_animation_frames: int = 300
     max_animation_pixels: int = 50_000_000
+    # MOTION_PHOTO_PREVIEW=on: the clip of a motion photo's embedded video (None: off).
+    motion_preview: PreviewSpec | None = None
 
 
 @dataclass(frozen=True)

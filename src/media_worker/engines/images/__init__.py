@@ -21,6 +21,7 @@ from media_worker.engines.images.animated import render_animation
 from media_worker.engines.images.heic_tiles import render_tiled_heic
 from media_worker.engines.images.pillow import render_with_pillow
 from media_worker.engines.images.vips import render_with_vips
+from media_worker.engines.motion_photo import with_motion_photo
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.probe import MAX_HEADER_PIXELS, jxl_plugin_loaded, libvips_loads
 from media_worker.engines.sniff import MediaType
@@ -51,7 +52,7 @@ def render_image(
     if animation is not None:
         return render_animation(path, media_type, animation, sizes, output,
                                 max_pixels=max_pixels, budget=budget, focus=focus, still=still)
-    return still(sizes, 0)
+    return with_motion_photo(path, media_type, still(sizes, 0), output, max_pixels=max_pixels)
 
 
 def _animation(path: Path, media_type: MediaType) -> AnimationFacts | None:
