@@ -1,7 +1,7 @@
 """MediaProcessor: the status machine of one job, and nothing else.
 
-    claim the row (PENDING → PROCESSING) → download → render → upload → finish (→ READY)
-    → delete the message
+    claim the row (PENDING → PROCESSING) → read its head → download (stills) → render
+    → upload → finish (→ READY) → delete the message
 
 On a permanent failure the row becomes FAILED and the message is deleted. On a transient one
 the row goes back to PENDING and the message is hidden for a backoff delay, until the attempts
@@ -15,16 +15,23 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia, ThumbnailEngine
+from media_worker.engines.port import (
+    DEFAULT_MAX_READ_BYTES,
+    OutputSpec,
+    RenderResult,
+    SourceMedia,
+    ThumbnailEngine,
+)
 from media_worker.errors import MediaWorkerError, PermanentError, TransientError
 from media_worker.jobs import InFlightJob, PoisonMessageError, parse_message
 from media_worker.observability.logging import Logger, short_error
 from media_worker.observability.metrics import WorkerMetrics
 from media_worker.observability.tracing import NO_TRACER, Tracer
+from media_worker.originals import BYTES_READ, Head, read_head
 from media_worker.outcomes import METRIC_OUTCOMES, Outcome, missing_row_delay, until_lease_ends
 from media_worker.queue.port import MessageQueue
 from media_worker.renditions import parse_focus, recorded_request, rendition_request, sizes_for
@@ -46,6 +53,10 @@ class ProcessorSettings:
     key_template: str = "thumbnails/{media_id}/{size}.{ext}"
     max_attempts: int = 5
     max_input_bytes: int = 512 * 1024 * 1024
+    max_read_bytes: int = DEFAULT_MAX_READ_BYTES
+    # The engine reads videos in place (the local engine: its decoder processes open their
+    # own reader), so they are not downloaded (originals.py).
+    read_videos_in_place: bool = False
     lease_seconds: int = 300
     retry_base_seconds: float = 10.0
     retry_max_seconds: float = 900.0
@@ -161,14 +172,24 @@ class MediaProcessor:
         sizes = sizes_for(profile, self._settings.profiles, self._settings.sizes)
         focus = parse_focus(raw_focus)
         with self._scratch_dir() as scratch:
-            original = scratch / "original"
-            with job.timed("download") as stage:
-                size = self._download(record, original, log)
-                stage.note(bytes=size)
+            with job.timed("read") as stage:
+                head = read_head(self._storage, record.bucket, record.key)
+                self._metrics.add_input_bytes(head.fetched)
+                stage.note(bytes=head.fetched)
+            in_place = head.is_video and self._settings.read_videos_in_place
+            source = SourceMedia(None, record.bucket, record.key, focus,
+                                 max_read_bytes=self._settings.max_read_bytes)
+            size = head.size
+            if not in_place:
+                source = replace(source, path=scratch / "original")
+                with job.timed("download") as stage:
+                    size = self._download(record, scratch / "original", log)
+                    stage.note(bytes=size)
             with job.timed("render") as stage:
-                result = self._render(SourceMedia(original, record.bucket, record.key, focus),
-                                      sizes)
+                result = self._render(source, sizes)
                 stage.rendered(result)
+            if in_place:
+                result = self._counted_read(result, head)
             job.kind = str(result.metadata.get("kind") or "unknown")
             log.debug("rendered", stage="render", kind=job.kind,
                       seconds=round(job.stages["render"], 3))
@@ -188,6 +209,13 @@ class MediaProcessor:
         except MediaWorkerError as exc:
             self._metrics.engine_error(exc)
             raise
+
+    def _counted_read(self, result: RenderResult, head: Head) -> RenderResult:
+        """What the engine fetched reading in place, in the metric and the row's metadata
+        (the head included)."""
+        fetched = int(result.metadata.get(BYTES_READ, 0))
+        self._metrics.add_input_bytes(fetched)
+        return replace(result, metadata={**result.metadata, BYTES_READ: fetched + head.fetched})
 
     def _download(self, record: MediaRecord, destination: Path, log: Logger) -> int:
         written = self._storage.download(record.bucket, record.key, destination,

@@ -129,9 +129,12 @@ def build_engine(settings: Settings) -> ThumbnailEngine:
 
     budget = (DecodeBudget(settings.decode_memory_mb, SPAWN)
               if settings.decode_memory_mb else None)
+    # Each decoder process builds its own storage adapter from the settings (a client cannot
+    # be pickled) to read videos in place.
     factory = partial(local_engine, max_pixels=settings.max_pixels,
                       max_header_pixels=settings.max_header_pixels,
-                      max_video_seconds=settings.max_video_seconds, budget=budget)
+                      max_video_seconds=settings.max_video_seconds, budget=budget,
+                      storage=partial(build_storage, settings))
     return IsolatedEngine(factory, workers=settings.render_workers,
                           timeout_seconds=settings.job_timeout_seconds)
 

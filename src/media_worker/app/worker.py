@@ -15,7 +15,7 @@ from pathlib import Path
 from media_worker.app.adapters import Components
 from media_worker.app.events import delivering_events
 from media_worker.app.signals import install_signal_handlers
-from media_worker.config import Settings
+from media_worker.config import EngineKind, Settings
 from media_worker.engines.port import OutputSpec
 from media_worker.observability.health import HealthServer
 from media_worker.observability.logging import Logger
@@ -45,6 +45,8 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
         key_template=settings.thumbnail_key_template,
         max_attempts=settings.max_attempts,
         max_input_bytes=settings.max_input_bytes,
+        max_read_bytes=settings.max_read_bytes,
+        read_videos_in_place=settings.thumbnail_engine is EngineKind.LOCAL,
         lease_seconds=settings.job_lease_seconds,
         missing_row_grace_seconds=settings.missing_row_grace_seconds,
         retry_base_seconds=settings.retry_base_seconds,

@@ -20,13 +20,13 @@ def decode_error(media_type: MediaType, detail: str, path: Path) -> str:
     return _cannot_decode(media_type.format.upper(), detail, path)
 
 
-def unexpected_error(path: Path, exc: BaseException) -> str:
+def unexpected_error(path: Path | None, exc: BaseException) -> str:
     """`cannot decode FORMAT: <ExceptionType> at <file:line>: <its words>` for an exception a
     decoder process raised that no code path translated (a fuzzed file reaching a branch of a
     library binding nobody expected). It is about these bytes, so it reads as a decode failure;
     the type and the place tell a developer where to look."""
     try:
-        what = sniff(path).format.upper()
+        what = sniff(path).format.upper() if path is not None else "this file"
     except Exception:  # naming the format is a courtesy, never a second failure
         what = "this file"
     frames = traceback.extract_tb(exc.__traceback__)
@@ -49,9 +49,11 @@ def ffmpeg_message(exc: Any) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
-def _cannot_decode(what: str, detail: str, path: Path) -> str:
-    for spelling in (f"{path}: ", f" '{path}'", f' "{path}"', f"'{path}'", f'"{path}"'):
-        detail = detail.replace(spelling, "")
-    detail = detail.replace(str(path), "the file")
+def _cannot_decode(what: str, detail: str, path: Path | None) -> str:
+    """`path` None: an original read in place, which has no scratch path to hide."""
+    if path is not None:
+        for spelling in (f"{path}: ", f" '{path}'", f' "{path}"', f"'{path}'", f'"{path}"'):
+            detail = detail.replace(spelling, "")
+        detail = detail.replace(str(path), "the file")
     detail = " ".join(detail.split())
     return f"cannot decode {what}: {detail[:MAX_DETAIL_CHARS]}"

@@ -5,12 +5,17 @@ PyAV gives a stream FFmpeg has no decoder for no codec context, and with it no c
 tag; only FFmpeg's log names it, and PyAV delivers log lines asynchronously, so they cannot be
 tied to the file that caused them. The sample entry of the track's `stsd` box is the codec's
 four-character code (`avc1`, `hvc1`, `dav1`, Canon's `CRAW`), and reading it takes a few seeks.
+
+The boxes are read from a local file or from the open file a demuxer is reading (an original
+read in place): its position is put back after, so the demuxer goes on where it was, and the
+`moov` it read a moment ago is in the reader's cache.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +28,8 @@ _HEADER = 8
 # in QuickTime): reserved (6), data_reference_index (2), then 70 bytes of picture fields.
 _VISUAL_ENTRY_FIELDS = 78
 
+BoxSource = Path | BinaryIO  # a local file, or a seekable file already open
+
 
 @dataclass(frozen=True)
 class SampleEntry:
@@ -33,16 +40,16 @@ class SampleEntry:
     boxes: dict[str, bytes]
 
 
-def video_sample_entries(path: Path) -> list[str]:
+def video_sample_entries(source: BoxSource) -> list[str]:
     """The sample-entry type of every video (`vide`) track, in file order; [] when the file is
     not ISO-BMFF or its index cannot be read."""
-    return [entry.type for entry in video_sample_entry_boxes(path)]
+    return [entry.type for entry in video_sample_entry_boxes(source)]
 
 
-def video_sample_entry_boxes(path: Path) -> list[SampleEntry]:
+def video_sample_entry_boxes(source: BoxSource) -> list[SampleEntry]:
     """The first sample entry of every video track, in file order, with its child boxes."""
     try:
-        with path.open("rb") as stream:
+        with _from_start(source) as stream:
             moov = _find_top_level(stream, b"moov")
     except OSError:
         return []
@@ -55,6 +62,21 @@ def video_sample_entry_boxes(path: Path) -> list[SampleEntry]:
             if entry:
                 entries.append(entry)
     return entries
+
+
+@contextmanager
+def _from_start(source: BoxSource) -> Iterator[BinaryIO]:
+    """`source` read from its first byte: a path opened, an open file put back where it was."""
+    if isinstance(source, Path):
+        with source.open("rb") as stream:
+            yield stream
+        return
+    position = source.tell()
+    source.seek(0)
+    try:
+        yield source
+    finally:
+        source.seek(position)
 
 
 def _find_top_level(stream: BinaryIO, wanted: bytes) -> bytes | None:

@@ -59,9 +59,10 @@ def _start_child(factory: Callable[[], object]) -> None:
     _child_worker = factory()
 
 
-def _call_in_child(method: str, path: Path, *args: Any) -> Any:
-    """`_child_worker.method(*args)`, working on the file at `path`; see the module docstring
-    for what becomes of its exceptions."""
+def _call_in_child(method: str, path: Path | None, *args: Any) -> Any:
+    """`_child_worker.method(*args)`, working on the file at `path` (None: an original the
+    child reads in place, from storage); see the module docstring for what becomes of its
+    exceptions."""
     assert _child_worker is not None, "pool initializer did not run"
     try:
         return getattr(_child_worker, method)(*args)
@@ -83,7 +84,8 @@ class DecoderPool:
         self._pool = ProcessPool(max_workers=workers, max_tasks=max_tasks_per_child,
                                  initializer=_start_child, initargs=(factory,), context=SPAWN)
 
-    def call(self, method: str, path: Path, *args: Any, doing: str = "decoding") -> Any:
+    def call(self, method: str, path: Path | None, *args: Any,
+             doing: str = "decoding") -> Any:
         """The child's `method(*args)`; `doing` names the work in the timeout's message."""
         future = self._pool.schedule(_call_in_child, args=(method, path, *args),
                                      timeout=self._timeout)

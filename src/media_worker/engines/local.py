@@ -1,4 +1,10 @@
-"""The in-process engine: sniff the bytes, then hand the file to the image or video path."""
+"""The in-process engine: sniff the bytes, then hand the file to the image or video path.
+
+A video the processor did not download (SourceMedia.path None) is read in place: the engine
+opens a reader of the stored object through its own storage adapter (built in the decoder
+process: clients do not cross processes) and FFmpeg decodes from it, fetching the container's
+index and the packets around the frames it uses, never the whole file.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,15 @@ from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.probe import MAX_HEADER_PIXELS, configure_libvips
 from media_worker.engines.raw_sniff import RAW_FORMATS
 from media_worker.engines.render_clock import measured
-from media_worker.engines.sniff import MediaKind, MediaType, sniff
-from media_worker.errors import CorruptMediaError, UnsupportedMediaError
+from media_worker.engines.sniff import HEAD_BYTES, MediaKind, MediaType, sniff, sniff_bytes
+from media_worker.engines.video_source import VideoSource
+from media_worker.errors import (
+    ConfigurationError,
+    CorruptMediaError,
+    OriginalChangedError,
+    UnsupportedMediaError,
+)
+from media_worker.storage.port import ObjectStorage
 from media_worker.types import ThumbnailSize
 
 
@@ -24,11 +37,14 @@ class LocalEngine:
 
     def __init__(self, *, max_pixels: int, max_video_seconds: float,
                  budget: DecodeBudget | None = None,
-                 max_header_pixels: int = MAX_HEADER_PIXELS) -> None:
+                 max_header_pixels: int = MAX_HEADER_PIXELS,
+                 storage: ObjectStorage | None = None) -> None:
+        """`storage` reads originals in place (None: only local copies can be rendered)."""
         self._max_pixels = max_pixels
         self._max_header_pixels = max_header_pixels
         self._max_video_seconds = max_video_seconds
         self._budget = budget
+        self._storage = storage
         configure_libvips()  # untrusted loaders blocked, no operation cache
 
     def render(
@@ -42,6 +58,8 @@ class LocalEngine:
     def _render(
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
     ) -> RenderResult:
+        if source.path is None:
+            return self._render_in_place(source, sizes, output)
         media_type = sniff(source.path)
         try:
             camera_or_page = _raw_or_pdf(media_type)
@@ -56,25 +74,50 @@ class LocalEngine:
                                       max_header_pixels=self._max_header_pixels)
                 return _with_placeholder(result)
             if media_type.kind is MediaKind.VIDEO:
-                # Imported on the first video: FFmpeg's libraries add to the memory of every
-                # decoder process (docs/performance.md), which a worker that only ever sees
-                # photos should not pay.
-                from media_worker.engines.video import render_video
-
-                result = render_video(source.path, media_type, sizes, output,
-                                      max_pixels=self._max_pixels,
-                                      max_seconds=self._max_video_seconds,
-                                      focus=source.focus)
-                return _with_placeholder(result)
+                return self._render_video(source.path, media_type, sizes, output, source)
         except pyvips.Error as exc:  # a resize or encode failure the decoders did not catch
-            first_line = (exc.detail or exc.message).strip().splitlines()[0]
-            raise CorruptMediaError(f"cannot render {media_type.format.upper()}: "
-                                    f"{first_line[:200]}") from None
+            raise _render_error(media_type, exc) from None
         raise UnsupportedMediaError(
             f"unsupported media: no video stream ({media_type.format} audio-only file)")
 
+    def _render_in_place(
+        self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
+    ) -> RenderResult:
+        """A video decoded from a reader of the stored object; `bytesRead` says what it
+        fetched. Only videos come this way (the processor sniffed the object's head)."""
+        if self._storage is None:
+            raise ConfigurationError("this engine has no storage to read originals in place")
+        with self._storage.open_reader(source.bucket, source.key,
+                                       max_read_bytes=source.max_read_bytes) as reader:
+            media_type = sniff_bytes(reader.read(HEAD_BYTES))
+            reader.seek(0)
+            if media_type.kind is not MediaKind.VIDEO:
+                raise OriginalChangedError(
+                    f"the original {source.bucket}/{source.key} changed: it is no longer a "
+                    f"video (now {media_type.format.upper()})")
+            try:
+                result = self._render_video(reader, media_type, sizes, output, source)
+            except pyvips.Error as exc:
+                raise _render_error(media_type, exc) from None
+            fetched = reader.bytes_fetched
+        return replace(result, metadata={**result.metadata, "bytesRead": fetched})
+
+    def _render_video(self, video: VideoSource, media_type: MediaType,
+                      sizes: list[ThumbnailSize], output: OutputSpec,
+                      source: SourceMedia) -> RenderResult:
+        # Imported on the first video: FFmpeg's libraries add to the memory of every decoder
+        # process (docs/performance.md), which a worker that only ever sees photos should
+        # not pay.
+        from media_worker.engines.video import render_video
+
+        result = render_video(video, media_type, sizes, output, max_pixels=self._max_pixels,
+                              max_seconds=self._max_video_seconds, focus=source.focus)
+        return _with_placeholder(result)
+
     def close(self) -> None:
-        """Nothing to release."""
+        """Close the storage adapter this engine reads originals in place with."""
+        if self._storage is not None:
+            self._storage.close()
 
 
 def _raw_or_pdf(media_type: MediaType) -> Callable[..., RenderResult] | None:
@@ -89,6 +132,11 @@ def _raw_or_pdf(media_type: MediaType) -> Callable[..., RenderResult] | None:
 
         return render_pdf
     return None
+
+
+def _render_error(media_type: MediaType, exc: pyvips.Error) -> CorruptMediaError:
+    first_line = (exc.detail or exc.message).strip().splitlines()[0]
+    return CorruptMediaError(f"cannot render {media_type.format.upper()}: {first_line[:200]}")
 
 
 def _with_placeholder(result: RenderResult) -> RenderResult:

@@ -38,15 +38,25 @@ class OutputSpec:
     motion_preview: PreviewSpec | None = None
 
 
+DEFAULT_MAX_READ_BYTES = 256 * 1024 * 1024  # MAX_READ_BYTES' default
+
+
 @dataclass(frozen=True)
 class SourceMedia:
-    """The original: a local copy, where it lives in object storage (remote engines), and
-    the point its job wants `cover` crops centred on."""
+    """The original: a local copy (`path`; None when it was not downloaded and the engine
+    reads it in place, through its own storage, fetching at most `max_read_bytes`), where it
+    lives in object storage, and the point its job wants `cover` crops centred on."""
 
-    path: Path
+    path: Path | None
     bucket: str
     key: str
     focus: Focus | None = None
+    max_read_bytes: int = DEFAULT_MAX_READ_BYTES
+
+    @property
+    def in_place(self) -> bool:
+        """Whether the engine reads the stored object rather than a local copy."""
+        return self.path is None
 
 
 @dataclass(frozen=True)

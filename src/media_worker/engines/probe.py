@@ -22,7 +22,7 @@ from PIL import Image
 from media_worker.engines.capture import Capture
 from media_worker.engines.display import DisplayTransform, display_transform
 from media_worker.engines.exif_facts import capture_of_pillow, capture_of_vips
-from media_worker.engines.isobmff import video_sample_entries
+from media_worker.engines.isobmff import BoxSource, video_sample_entries
 from media_worker.engines.sniff import MediaType
 from media_worker.engines.video_details import VideoDetails, video_details
 from media_worker.errors import CorruptMediaError, LimitExceededError, UnsupportedMediaError
@@ -226,7 +226,7 @@ class VideoFacts:
         return display_size(self.width, self.height, self.sample_aspect)
 
 
-def video_stream(container: Any, media_type: MediaType, path: Path) -> Any:
+def video_stream(container: Any, media_type: MediaType, path: BoxSource) -> Any:
     """The first video stream FFmpeg has a decoder for (PyAV gives the others no codec
     context: Dolby Vision AV1 under `dav1` before FFmpeg 7.1, Canon's `CRAW`), set to decode
     with FFmpeg's own threads."""

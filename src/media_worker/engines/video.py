@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import av
@@ -36,6 +35,7 @@ from media_worker.engines.sniff import MediaType
 from media_worker.engines.video_frames import FramePainter, packed_rows, upright_image
 from media_worker.engines.video_preview import render_preview
 from media_worker.engines.video_reader import FrameReader
+from media_worker.engines.video_source import VideoSource, failures_first, for_ffmpeg, named
 from media_worker.engines.video_storyboard import render_storyboard
 from media_worker.errors import CorruptMediaError
 from media_worker.renditions import Focus
@@ -51,28 +51,33 @@ SPREAD_SIDE = 32  # frames are judged on a SPREAD_SIDE x SPREAD_SIDE grey miniat
 
 
 def render_video(
-    path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
-    *, max_pixels: int, max_seconds: float, focus: Focus | None = None,
+    source: VideoSource, media_type: MediaType, sizes: list[ThumbnailSize],
+    output: OutputSpec, *, max_pixels: int, max_seconds: float, focus: Focus | None = None,
 ) -> RenderResult:
-    """Thumbnails of a representative frame, and the video's metadata."""
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            stream = video_stream(container, media_type, path)
-            facts = video_facts(container, stream)
-            check_video_limits(facts, max_pixels, max_seconds)
-            reader = FrameReader(container, stream)
-            frame = _representative_frame(reader, facts.duration)
-            if frame is None:
-                reason = f" ({reader.last_error})" if reader.last_error else ""
-                raise CorruptMediaError(f"cannot decode {media_type.format.upper()}: "
-                                        f"no frame could be decoded{reason}")
-            colour = detect_video_colour(container, stream, frame, path)
-            thumbnails, (width, height), transform = _stills(frame, facts, colour, sizes,
-                                                             output, focus=focus)
-            painter = FramePainter(facts.sample_aspect, transform, colour, output.tonemap)
-            thumbnails += _clips(reader, frame, painter, facts, output)
-    except av.FFmpegError as exc:
-        raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc), path)) from None
+    """Thumbnails of a representative frame, and the video's metadata. `source` is a local
+    file or a reader of the stored original (video_source.py), whose own failures are the
+    job's error."""
+    opened = for_ffmpeg(source)
+    with failures_first(opened):
+        try:
+            with av.open(opened, metadata_errors="ignore") as container:
+                stream = video_stream(container, media_type, source)
+                facts = video_facts(container, stream)
+                check_video_limits(facts, max_pixels, max_seconds)
+                reader = FrameReader(container, stream)
+                frame = _representative_frame(reader, facts.duration)
+                if frame is None:
+                    reason = f" ({reader.last_error})" if reader.last_error else ""
+                    raise CorruptMediaError(f"cannot decode {media_type.format.upper()}: "
+                                            f"no frame could be decoded{reason}")
+                colour = detect_video_colour(container, stream, frame, source)
+                thumbnails, (width, height), transform = _stills(frame, facts, colour, sizes,
+                                                                 output, focus=focus)
+                painter = FramePainter(facts.sample_aspect, transform, colour, output.tonemap)
+                thumbnails += _clips(reader, frame, painter, facts, output)
+        except av.FFmpegError as exc:
+            raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc),
+                                                 named(source))) from None
     metadata = video_metadata(media_type, facts, width=width, height=height,
                               transform=transform, gps=output.gps)
     metadata["hdr"] = colour.signal.to_metadata()

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from media_worker.engines.color.cicp import MATRICES, PRIMARIES, TRANSFERS
 from media_worker.engines.color.signal import Signal
-from media_worker.engines.isobmff import video_sample_entry_boxes
+from media_worker.engines.isobmff import BoxSource, video_sample_entry_boxes
 
 # FFmpeg's AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace are ITU-T H.273's
 # code points, named as the stills name them (cicp.py).
@@ -48,7 +47,8 @@ class VideoColour:
     luma_only: bool = False
 
 
-def detect_video_colour(container: Any, stream: Any, frame: Any, path: Path) -> VideoColour:
+def detect_video_colour(container: Any, stream: Any, frame: Any,
+                        path: BoxSource) -> VideoColour:
     """The colour of `frame` of `stream`: the frame's own fields where the decoder set them
     (VP9 and AV1 signal them in the bitstream), else the stream's."""
     context = stream.codec_context
@@ -125,7 +125,7 @@ def dolby_vision_from_rpu(metadata: bytes | None) -> dict[str, Any] | None:
             "fromRpu": True}
 
 
-def dolby_vision_config(path: Path) -> dict[str, Any] | None:
+def dolby_vision_config(path: BoxSource) -> dict[str, Any] | None:
     """The configuration record of the first video track that has one."""
     for entry in video_sample_entry_boxes(path):
         for box in DOLBY_VISION_BOXES:
@@ -134,7 +134,7 @@ def dolby_vision_config(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def content_peak(frame: Any, path: Path | None) -> float | None:
+def content_peak(frame: Any, path: BoxSource | None) -> float | None:
     """Nits the content reaches: MaxCLL, else the mastering display's peak (as FFmpeg's
     `tonemap` filter chooses), from the frame's side data (HEVC SEI, AV1 metadata OBUs), else
     from the MP4 sample entry's `clli`/`mdcv`; None when nothing plausible says."""
@@ -164,7 +164,7 @@ def _frame_light_levels(frame: Any) -> tuple[float | None, float | None]:
     return max_cll, mastering
 
 
-def _box_light_levels(path: Path) -> tuple[float | None, float | None]:
+def _box_light_levels(path: BoxSource) -> tuple[float | None, float | None]:
     """`clli`: max_content_light_level (u16, nits), …; `mdcv`: 3 primaries and the white point
     (u16 pairs), max then min luminance (u32, 0.0001 nits)."""
     for entry in video_sample_entry_boxes(path):
