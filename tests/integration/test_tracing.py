@@ -37,7 +37,7 @@ BROKEN_TRACE = "0af7651916cd43dd8448eb211c80319c"
 XRAY_TRACE = "5759e988bd862e3fe1be46a994272793"
 XRAY_PARENT = "53995c3f42cd8ad8"
 XRAY_HEADER = f"Root=1-{XRAY_TRACE[:8]}-{XRAY_TRACE[8:]};Parent={XRAY_PARENT};Sampled=1"
-STAGES = ["claim", "download", "render", "upload", "finish"]
+STAGES = ["claim", "read", "download", "render", "upload", "finish"]
 SIZES = ["small", "medium", "large"]
 EMBEDDED = {"SQS_WAIT_TIME_SECONDS": "1", "SQS_POLL_INTERVAL_MS": "100", "LOG_FORMAT": "json",
             "MINIO_BUCKET": BUCKET}
