@@ -2,7 +2,8 @@
 for `metadata.motionPhoto` and, with MOTION_PHOTO_PREVIEW=on, its preview clip.
 
 The window is a file of its own to FFmpeg (offset 0 is the video's first byte, its end the
-video's last), so a demuxer misled by the video's index can never read the still around it.
+video's last), so a demuxer misled by the video's index can never read the still around it;
+the colour's boxes (Dolby Vision's record, `clli`, `mdcv`) are read from the same window.
 The clip is made by the video path's own clip maker (video_preview.py) from the container
 opened here, painted as a video's (upright by the display matrix, HDR tone-mapped), and starts
 at the video's first frame: a motion photo's few seconds are the motion, with no fade-in to
@@ -70,17 +71,18 @@ def read_embedded_video(path: Path, video: EmbeddedVideo, output: OutputSpec, *,
     """`metadata.motionPhoto` and the clip (None when not asked for, or when no frame of the
     video decodes); None when the range does not open as a video at all."""
     try:
-        with path.open("rb") as handle, av.open(
-                ByteWindow(handle, video.offset, video.length), format="mp4",
-                metadata_errors="ignore") as container:
-            if not container.streams.video:
-                return None
-            stream = container.streams.video[0]
-            facts = _facts(video, container, stream, _brand(handle, video.offset))
-            spec = output.motion_preview
-            decodable = stream.codec_context is not None
-            clip = _clip(container, stream, path, spec=spec, output=output,
-                         max_pixels=max_pixels) if spec is not None and decodable else None
+        with path.open("rb") as handle:
+            brand = _brand(handle, video.offset)
+            window = ByteWindow(handle, video.offset, video.length)
+            with av.open(window, format="mp4", metadata_errors="ignore") as container:
+                if not container.streams.video:
+                    return None
+                stream = container.streams.video[0]
+                facts = _facts(video, container, stream, brand)
+                spec = output.motion_preview
+                decodable = stream.codec_context is not None
+                clip = _clip(container, stream, window, spec=spec, output=output,
+                             max_pixels=max_pixels) if spec is not None and decodable else None
     except Exception:  # a hostile video makes FFmpeg (or the painting) fail any way it likes
         return None
     return facts, clip
@@ -106,10 +108,10 @@ def _brand(handle: BinaryIO, offset: int) -> bytes:
     return handle.read(4)
 
 
-def _clip(container: Any, stream: Any, path: Path, *, spec: PreviewSpec, output: OutputSpec,
-          max_pixels: int) -> RenderedThumbnail | None:
-    """The preview from the first frame. The colour is read from the stream and its frames:
-    `path` is the still, whose own top-level boxes hold no video index to look in."""
+def _clip(container: Any, stream: Any, window: ByteWindow, *, spec: PreviewSpec,
+          output: OutputSpec, max_pixels: int) -> RenderedThumbnail | None:
+    """The preview from the first frame; the colour from the stream, its frames and the
+    video's boxes in `window`."""
     stream.thread_type = "AUTO"
     facts = video_facts(container, stream)
     if facts.width * facts.height > max_pixels:
@@ -118,7 +120,7 @@ def _clip(container: Any, stream: Any, path: Path, *, spec: PreviewSpec, output:
     first = next(reader.frames(), None)
     if first is None:
         return None
-    colour = detect_video_colour(container, stream, first, path)
+    colour = detect_video_colour(container, stream, first, window)
     painter = FramePainter(facts.sample_aspect, display_transform(first), colour,
                            output.tonemap)
     with encoding("preview"):
