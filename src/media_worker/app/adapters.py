@@ -84,10 +84,18 @@ def _aws_session(access: ServiceAccess, logger: Logger | None) -> OpenedSession:
     return opened
 
 
+# What a reader of an original fetches on a miss: 64 KiB after a jump, doubling while the
+# reads run on. A demuxer jumps a lot: a fragmented MP4 without an index is opened by reading
+# 32 KiB at each of its fragments, a storyboard reads one keyframe per tile; a 1 MiB window at
+# each jump fetched most of such a file (docs/performance.md, "Originals read in place").
+ORIGINAL_READ_AHEAD_FIRST = 64 * 1024
+
+
 def build_storage(settings: Settings, logger: Logger | None = None) -> ObjectStorage:
     """S3-compatible storage when MINIO_ENDPOINT (or botocore's AWS_ENDPOINT_URL_S3 or
     AWS_ENDPOINT_URL) is set, else a local directory."""
     if settings.storage_endpoint:
+        from media_worker.storage.read_ahead import ReadAhead
         from media_worker.storage.s3 import S3Storage
 
         return S3Storage(
@@ -95,6 +103,7 @@ def build_storage(settings: Settings, logger: Logger | None = None) -> ObjectSto
             region=settings.minio_region,
             session=_aws_session(settings.storage_access(), logger),
             max_pool_connections=connection_pool_size(settings),
+            read_ahead=ReadAhead(first=ORIGINAL_READ_AHEAD_FIRST),
         )
     from media_worker.storage.filesystem import FilesystemStorage
 
