@@ -1,0 +1,135 @@
+"""Videos read in place (issue 15): the local engine decodes a stored original through a
+reader of its own storage, fetching a small part of it, with the same thumbnails as from a
+local copy; the reader's refusals are the job's error."""
+
+from __future__ import annotations
+
+import shutil
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from media_worker.engines.factories import local_engine
+from media_worker.engines.isolation import IsolatedEngine
+from media_worker.engines.local import LocalEngine
+from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
+from media_worker.errors import (
+    OriginalChangedError,
+    ReadLimitExceededError,
+    TruncatedOriginalError,
+)
+from media_worker.renditions import PreviewSpec, StoryboardSpec
+from media_worker.storage.filesystem import FilesystemStorage
+from media_worker.types import ThumbnailSize
+from tests.big_videos import BigVideos, ffmpeg_available, make_big_videos
+from tests.unit.reading_storages import S3LikeStorage
+
+pytestmark = pytest.mark.skipif(not ffmpeg_available(), reason="needs Debian's ffmpeg")
+
+BUCKET = "media"
+SIZES = [ThumbnailSize(name="small", width=160, height=160),
+         ThumbnailSize(name="large", width=640, height=640)]
+CLIPS = OutputSpec(preview=PreviewSpec(160, 160, 1.0), storyboard=StoryboardSpec(64, 64, 30.0))
+MIB = 1024 * 1024
+LIMITS = {"max_pixels": 100_000_000, "max_video_seconds": 36_000}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> BigVideos:
+    return make_big_videos(tmp_path_factory.mktemp("big-videos"), loops=3, webm_loops=15)
+
+
+def stored(root: Path, video: Path) -> Path:
+    """`video` as the object `media/<name>` of a directory store rooted at `root`."""
+    (root / BUCKET).mkdir(parents=True, exist_ok=True)
+    shutil.copy(video, root / BUCKET / video.name)
+    return root
+
+
+def in_place(name: str, max_read_bytes: int = 256 * MIB) -> SourceMedia:
+    return SourceMedia(None, BUCKET, name, max_read_bytes=max_read_bytes)
+
+
+def rendered(result: RenderResult) -> dict[str, bytes]:
+    return {thumb.size.name: thumb.data for thumb in result.thumbnails}
+
+
+@pytest.mark.parametrize("name", ["moov-at-end.mp4", "faststart.mp4", "fragmented.mp4",
+                                  "long.webm"])
+def test_a_video_read_in_place_renders_what_its_local_copy_renders(
+        videos: BigVideos, tmp_path: Path, name: str) -> None:
+    engine = LocalEngine(**LIMITS, storage=FilesystemStorage(stored(tmp_path, videos[name])))
+    from_copy = engine.render(SourceMedia(videos[name], BUCKET, name), SIZES, CLIPS)
+    from_store = engine.render(in_place(name), SIZES, CLIPS)
+    assert rendered(from_store) == rendered(from_copy)
+    assert {k: v for k, v in from_store.metadata.items() if k != "bytesRead"} == (
+        from_copy.metadata)
+
+
+@pytest.mark.parametrize("name", ["moov-at-end.mp4", "faststart.mp4", "fragmented.mp4",
+                                  "long.webm"])
+def test_reading_in_place_fetches_a_small_part_of_the_video(
+        videos: BigVideos, tmp_path: Path, name: str) -> None:
+    engine = LocalEngine(**LIMITS, storage=S3LikeStorage(stored(tmp_path, videos[name])))
+    result = engine.render(in_place(name), SIZES, OutputSpec())
+    size = videos[name].stat().st_size
+    assert 0 < result.metadata["bytesRead"] <= max(0.02 * size, 16 * MIB)
+
+
+def test_a_video_that_needs_more_than_max_read_bytes_fails_naming_the_limit(
+        videos: BigVideos, tmp_path: Path) -> None:
+    engine = LocalEngine(**LIMITS, storage=S3LikeStorage(stored(tmp_path, videos["long.webm"])))
+    every_second = OutputSpec(storyboard=StoryboardSpec(64, 64, 1.0))
+    with pytest.raises(ReadLimitExceededError, match="MAX_READ_BYTES"):
+        engine.render(in_place("long.webm", max_read_bytes=2 * MIB), SIZES, every_second)
+
+
+def test_a_video_renders_in_place_after_one_was_refused_in_the_same_process(
+        videos: BigVideos, tmp_path: Path) -> None:
+    engine = LocalEngine(**LIMITS, storage=S3LikeStorage(stored(tmp_path, videos["long.webm"])))
+    with pytest.raises(ReadLimitExceededError):
+        engine.render(in_place("long.webm", max_read_bytes=200_000), SIZES, CLIPS)
+    assert len(engine.render(in_place("long.webm"), SIZES, CLIPS).thumbnails) == 5
+
+
+def test_an_original_that_changes_while_it_is_read_fails_as_transient(
+        videos: BigVideos, tmp_path: Path) -> None:
+    storage = S3LikeStorage(stored(tmp_path, videos["moov-at-end.mp4"]), changes_after=2)
+    engine = LocalEngine(**LIMITS, storage=storage)
+    with pytest.raises(OriginalChangedError, match="changed while it was read"):
+        engine.render(in_place("moov-at-end.mp4"), SIZES, CLIPS)
+
+
+def test_a_truncated_original_fails_permanently_with_a_reason(
+        videos: BigVideos, tmp_path: Path) -> None:
+    storage = S3LikeStorage(stored(tmp_path, videos["moov-at-end.mp4"]), truncated_by=1000)
+    engine = LocalEngine(**LIMITS, storage=storage)
+    with pytest.raises(TruncatedOriginalError, match=r"moov-at-end\.mp4.*ended early"):
+        engine.render(in_place("moov-at-end.mp4"), SIZES, OutputSpec())
+
+
+def test_a_decoder_process_reads_in_place_through_a_storage_of_its_own(
+        videos: BigVideos, tmp_path: Path) -> None:
+    root = stored(tmp_path, videos["faststart.mp4"])
+    factory = partial(local_engine, **LIMITS, storage=partial(FilesystemStorage, root))
+    engine = IsolatedEngine(factory, workers=1, timeout_seconds=60)
+    try:
+        result = engine.render(in_place("faststart.mp4"), SIZES, OutputSpec())
+    finally:
+        engine.close()
+    assert [thumb.size.name for thumb in result.thumbnails] == ["small", "large"]
+    assert result.metadata["bytesRead"] < videos["faststart.mp4"].stat().st_size
+
+
+def test_a_changed_original_stays_transient_through_the_decoder_process(
+        videos: BigVideos, tmp_path: Path) -> None:
+    root = stored(tmp_path, videos["moov-at-end.mp4"])
+    factory = partial(local_engine, **LIMITS,
+                      storage=partial(S3LikeStorage, root, changes_after=2))
+    engine = IsolatedEngine(factory, workers=1, timeout_seconds=60)
+    try:
+        with pytest.raises(OriginalChangedError):
+            engine.render(in_place("moov-at-end.mp4"), SIZES, OutputSpec())
+    finally:
+        engine.close()
