@@ -16,8 +16,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from media_worker.aws_access import is_aws_endpoint
 from media_worker.events.secret import check_webhook_secret
 from media_worker.renditions import (
+    DEFAULT_PLACEHOLDERS,
     PreviewSpec,
     StoryboardSpec,
+    parse_placeholders,
     parse_preview,
     parse_profiles,
     parse_storyboard,
@@ -118,6 +120,10 @@ class Settings(SettingsViews, BaseSettings):
     # `keep`: the original's GPS position is stored in the row's metadata (`gps`); `drop`
     # never stores it. Thumbnails carry no position either way (metadata is stripped).
     metadata_gps: Literal["drop", "keep"] = "drop"
+    # Which placeholders the row's metadata gets (comma-separated; empty: none); the
+    # perceptual hash `phash` is always computed.
+    placeholders: Annotated[frozenset[str], NoDecode] = frozenset(parse_placeholders(
+        DEFAULT_PLACEHOLDERS))
     imagorvideo_url: str = "http://imagorvideo:8080"
     imagorvideo_secret: SecretStr | None = None
     imagorvideo_signer_type: Literal["sha1", "sha256", "sha512"] = "sha1"
@@ -192,6 +198,11 @@ class Settings(SettingsViews, BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("placeholders", mode="before")
+    @classmethod
+    def _parse_placeholders(cls, value: object) -> object:
+        return parse_placeholders(value) if isinstance(value, str) else value
 
     @field_validator("thumbnail_sizes", mode="before")
     @classmethod

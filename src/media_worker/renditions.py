@@ -23,6 +23,9 @@ MAX_PREVIEW_FPS = 60
 # `auto`: about this many tiles over the whole video, never closer than a second apart.
 AUTO_TILES = 100
 MIN_AUTO_INTERVAL = 1.0
+# PLACEHOLDERS: which placeholders the row's metadata gets (engines/placeholders/).
+PLACEHOLDER_KINDS = ("blurhash", "thumbhash", "colors")
+DEFAULT_PLACEHOLDERS = "blurhash,thumbhash,colors"
 _BOX = re.compile(r"^(\d+)x(\d+)$", re.I)
 
 
@@ -125,6 +128,17 @@ def parse_storyboard(text: str) -> StoryboardSpec | None:
     if interval is not None and interval <= 0:
         raise ValueError(f"{text!r}: the interval must be above 0 seconds")
     return StoryboardSpec(int(box.group(1)), int(box.group(2)), interval)
+
+
+def parse_placeholders(value: str) -> frozenset[str]:
+    """PLACEHOLDERS (comma-separated kinds, any order; empty for none) as a set; an unknown
+    name raises ValueError naming the known ones."""
+    names = frozenset(name.strip().lower() for name in value.split(",") if name.strip())
+    unknown = sorted(names - set(PLACEHOLDER_KINDS))
+    if unknown:
+        raise ValueError(f"unknown placeholder {', '.join(unknown)}; choose from "
+                         f"{', '.join(PLACEHOLDER_KINDS)}")
+    return names
 
 
 def parse_focus(raw: Any) -> Focus | None:

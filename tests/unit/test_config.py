@@ -319,3 +319,14 @@ def test_an_invalid_preview_stops_start_up_naming_it(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("VIDEO_PREVIEW", "480x480")
     with pytest.raises(SettingsError, match="VIDEO_PREVIEW"):
         load_settings()
+
+
+def test_placeholders_are_chosen_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLACEHOLDERS", "thumbhash, colors")
+    assert load_settings().placeholders == frozenset({"thumbhash", "colors"})
+
+
+def test_an_unknown_placeholder_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLACEHOLDERS", "blurhash,webp")
+    with pytest.raises(SettingsError, match="PLACEHOLDERS: unknown placeholder webp"):
+        load_settings()

@@ -15,7 +15,7 @@ import pyvips
 
 from media_worker.engines.decode_budget import DecodeBudget
 from media_worker.engines.images import render_image
-from media_worker.engines.placeholder import blurhash_of
+from media_worker.engines.placeholders.of_thumbnails import placeholder_metadata
 from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.probe import MAX_HEADER_PIXELS, configure_libvips
 from media_worker.engines.raw_sniff import RAW_FORMATS
@@ -64,15 +64,15 @@ class LocalEngine:
         try:
             camera_or_page = _raw_or_pdf(media_type)
             if camera_or_page is not None:
-                return _with_placeholder(camera_or_page(
+                return _with_placeholders(camera_or_page(
                     source.path, media_type, sizes, output, max_pixels=self._max_pixels,
-                    budget=self._budget, focus=source.focus))
+                    budget=self._budget, focus=source.focus), output)
             if media_type.kind is MediaKind.IMAGE:
                 result = render_image(source.path, media_type, sizes, output,
                                       max_pixels=self._max_pixels, budget=self._budget,
                                       focus=source.focus,
                                       max_header_pixels=self._max_header_pixels)
-                return _with_placeholder(result)
+                return _with_placeholders(result, output)
             if media_type.kind is MediaKind.VIDEO:
                 return self._render_video(source.path, media_type, sizes, output, source)
         except pyvips.Error as exc:  # a resize or encode failure the decoders did not catch
@@ -112,7 +112,7 @@ class LocalEngine:
 
         result = render_video(video, media_type, sizes, output, max_pixels=self._max_pixels,
                               max_seconds=self._max_video_seconds, focus=source.focus)
-        return _with_placeholder(result)
+        return _with_placeholders(result, output)
 
     def close(self) -> None:
         """Close the storage adapter this engine reads originals in place with."""
@@ -139,6 +139,7 @@ def _render_error(media_type: MediaType, exc: pyvips.Error) -> CorruptMediaError
     return CorruptMediaError(f"cannot render {media_type.format.upper()}: {first_line[:200]}")
 
 
-def _with_placeholder(result: RenderResult) -> RenderResult:
-    placeholder = {"type": "blurhash", "value": blurhash_of(result.thumbnails)}
-    return RenderResult(result.thumbnails, {**result.metadata, "placeholder": placeholder})
+def _with_placeholders(result: RenderResult, output: OutputSpec) -> RenderResult:
+    """The row's placeholders (PLACEHOLDERS) and perceptual hash, from the thumbnails."""
+    facts = placeholder_metadata(result.thumbnails, output.placeholders)
+    return replace(result, metadata={**result.metadata, **facts})

@@ -36,6 +36,8 @@ class OutputSpec:
     max_animation_pixels: int = 50_000_000
     # MOTION_PHOTO_PREVIEW=on: the clip of a motion photo's embedded video (None: off).
     motion_preview: PreviewSpec | None = None
+    # PLACEHOLDERS: which of blurhash, thumbhash, colors the row gets (the pHash always).
+    placeholders: frozenset[str] = frozenset({"blurhash", "thumbhash", "colors"})
 
 
 DEFAULT_MAX_READ_BYTES = 256 * 1024 * 1024  # MAX_READ_BYTES' default

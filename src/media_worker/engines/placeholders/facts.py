@@ -23,21 +23,10 @@ from media_worker.engines.phash import phash_of_pixels, reduced_pixels
 from media_worker.engines.placeholders import thumbhash
 from media_worker.engines.placeholders.colors import palette_of
 from media_worker.engines.placeholders.pixels import as_rgba, fitted, halved
+from media_worker.renditions import PLACEHOLDER_KINDS as KINDS
+from media_worker.renditions import parse_placeholders
 
-KINDS = ("blurhash", "thumbhash", "colors")  # what PLACEHOLDERS may name
-DEFAULT = "blurhash,thumbhash,colors"
-
-
-def parse_placeholders(value: str) -> frozenset[str]:
-    """PLACEHOLDERS (comma-separated KINDS, any order; empty for none) as a set; an unknown
-    name raises ValueError naming the known ones."""
-    names = frozenset(name.strip().lower() for name in value.split(",") if name.strip())
-    unknown = sorted(names - set(KINDS))
-    if unknown:
-        raise ValueError(f"unknown placeholder {', '.join(unknown)}; choose from "
-                         f"{', '.join(KINDS)}")
-    return names
-
+__all__ = ["KINDS", "parse_placeholders", "picture_metadata"]
 
 def picture_metadata(picture: pyvips.Image, kinds: frozenset[str]) -> dict[str, Any]:
     """`thumbhash`, `dominantColor` and `palette` (those `kinds` asks for) and `phash` (always:
