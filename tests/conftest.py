@@ -2,7 +2,8 @@
 
 The servers are real: moto (S3 + SQS), SeaweedFS (S3, enforcing SigV4) and LocalStack (S3 +
 SQS) run as subprocesses on free ports, each started once per session by tests/servers.py; each
-test session creates its own database on the machine's PostgreSQL (127.0.0.1:5432) and drops it.
+test that needs PostgreSQL (127.0.0.1:5432) gets a database of its own, created and dropped
+around it (empty, or copied from a template the session migrated once).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -111,16 +113,51 @@ def postgres_server() -> str:
     return POSTGRES_ADMIN_URL
 
 
+@contextmanager
+def database(admin_url: str, *, template: str | None = None) -> Iterator[str]:
+    """A new database (empty, or a copy of `template`) and its URL; dropped on exit."""
+    name = f"mw_test_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(create)
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(name)))
+
+
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
-    name = f"mw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        conn.execute(drop.format(sql.Identifier(name)))
+    with database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server: str, tmp_path_factory: pytest.TempPathFactory
+                      ) -> Iterator[str]:
+    """The name of a database of this session migrated once by the real `media-worker
+    migrate`; each test's migrated database is copied from it (CREATE DATABASE … TEMPLATE
+    takes milliseconds, the command about a second)."""
+    from tests.integration.deployments import Deployment
+
+    with database(postgres_server) as url:
+        migrate = Deployment("template", {"DATABASE_URL": url},
+                             tmp_path_factory.mktemp("template")).command("migrate")
+        assert migrate.returncode == 0, migrate.stderr
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_server: str, migrated_template: str) -> Iterator[str]:
+    """A fresh database for one test with the media table in it, as `media-worker migrate`
+    leaves it; dropped afterwards."""
+    with database(postgres_server, template=migrated_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -24,14 +24,16 @@ def proxy_to(url: str) -> TcpProxy:
 
 
 @pytest.fixture
-def services(moto_endpoint: str, postgres_url: str, unique_name: str,
+def services(moto_endpoint: str, migrated_postgres_url: str, unique_name: str,
              tmp_path: Path) -> Iterator[Services]:
-    """A fresh queue (+ dead-letter queue), bucket and database; S3, SQS and PostgreSQL each
-    reached by the workers through a proxy of its own (S3 and SQS are both moto, but separate
-    proxies let a test slow down downloads without slowing the queue, or cut one alone)."""
+    """A fresh queue (+ dead-letter queue), bucket and migrated database; S3, SQS and
+    PostgreSQL each reached by the workers through a proxy of its own (S3 and SQS are both moto,
+    but separate proxies let a test slow down downloads without slowing the queue, or cut one
+    alone)."""
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
     queue_url = sqs.create_queue(QueueName=unique_name)["QueueUrl"]
     dlq_url = sqs.create_queue(QueueName=f"{unique_name}-dlq")["QueueUrl"]
+    postgres_url = migrated_postgres_url
     direct_env = FAULT_TIMINGS | {
         "DATABASE_URL": postgres_url,
         "SQS_QUEUE_URL": queue_url,
@@ -56,8 +58,6 @@ def services(moto_endpoint: str, postgres_url: str, unique_name: str,
             "MINIO_ENDPOINT": through(moto_endpoint, s3),
         }
         direct = Deployment("direct", direct_env, tmp_path)
-        migrated = direct.command("migrate")
-        assert migrated.returncode == 0, migrated.stderr
         view = stack.enter_context(open_components(direct.settings(), engine=False))
         view.storage.ensure_bucket(unique_name)
         yield Services(deployment=Deployment("proxied", proxied_env, tmp_path), direct=direct,

@@ -27,7 +27,7 @@ COMMON = {
 def _server_deployment(name: str, *, s3: S3Server, sqs_endpoint: str, postgres_url: str,
                        queue_name: str, workdir: Path) -> Deployment:
     """A queue (+ dead-letter queue) and a bucket of this test's own on shared servers, and a
-    fresh database with the table migrated."""
+    fresh database with the table already migrated (`postgres_url`)."""
     sqs = boto3.client("sqs", endpoint_url=sqs_endpoint, region_name="us-east-1",
                        aws_access_key_id="test", aws_secret_access_key="test")
     queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
@@ -45,30 +45,27 @@ def _server_deployment(name: str, *, s3: S3Server, sqs_endpoint: str, postgres_u
         "MINIO_SECRET_KEY": s3.secret_key,
         "MINIO_BUCKET": queue_name,  # the servers are shared by every test
     }
-    deployment = Deployment(name, env, workdir)
-    result = deployment.command("migrate")
-    assert result.returncode == 0, result.stderr
-    return deployment
+    return Deployment(name, env, workdir)
 
 
 @pytest.fixture
 def services_deployment(
-    moto_endpoint: str, postgres_url: str, unique_name: str, tmp_path: Path
+    moto_endpoint: str, migrated_postgres_url: str, unique_name: str, tmp_path: Path
 ) -> Deployment:
     """moto S3 + SQS (with a dead-letter queue) and a fresh PostgreSQL database."""
     return _server_deployment("services", s3=S3Server(moto_endpoint, "test", "test"),
-                              sqs_endpoint=moto_endpoint, postgres_url=postgres_url,
+                              sqs_endpoint=moto_endpoint, postgres_url=migrated_postgres_url,
                               queue_name=unique_name, workdir=tmp_path)
 
 
 @pytest.fixture
 def real_deployment(
-    seaweedfs: S3Server, localstack_endpoint: str, postgres_url: str, unique_name: str,
-    tmp_path: Path,
+    seaweedfs: S3Server, localstack_endpoint: str, migrated_postgres_url: str,
+    unique_name: str, tmp_path: Path,
 ) -> Deployment:
     """SeaweedFS S3, LocalStack SQS (with a dead-letter queue), a fresh PostgreSQL database."""
     return _server_deployment("real", s3=seaweedfs, sqs_endpoint=localstack_endpoint,
-                              postgres_url=postgres_url, queue_name=unique_name,
+                              postgres_url=migrated_postgres_url, queue_name=unique_name,
                               workdir=tmp_path)
 
 
