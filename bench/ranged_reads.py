@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 from tests.servers import ServerUnavailable, find_weed, seaweedfs_server
@@ -120,7 +121,7 @@ def via_download(storage: S3Storage, video: Video, scratch: Path) -> Cost:
 
 
 @contextmanager
-def _stored(videos: list[Video], workdir: Path) -> Iterator[S3Storage]:
+def _stored(videos: list[Video], workdir: Path) -> Iterator[tuple[S3Storage, Any]]:
     try:
         find_weed()
     except ServerUnavailable as exc:
@@ -132,7 +133,7 @@ def _stored(videos: list[Video], workdir: Path) -> Iterator[S3Storage]:
             storage.ensure_bucket(BUCKET)
             for video in videos:
                 storage.upload_file(BUCKET, video.key, video.path, "video/mp4")
-            yield storage
+            yield storage, server
         finally:
             storage.close()
 
@@ -142,7 +143,7 @@ def ranged_reads_bench(inputs: Inputs, reps: int, report: Report) -> None:
     detail = ["| original | size | reader: fetched | share | reader: wall | download: wall | "
               "wall ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
     server_dir = Path(tempfile.mkdtemp(prefix="seaweedfs-", dir=inputs.workdir))
-    with _stored(videos, server_dir) as storage:
+    with _stored(videos, server_dir) as (storage, server):
         for video in videos:
             size = video.path.stat().st_size
             ours, theirs = _measure(storage, video, inputs.workdir, reps)
@@ -159,8 +160,38 @@ def ranged_reads_bench(inputs: Inputs, reps: int, report: Report) -> None:
             detail.append(f"| {video.label} | {size / MB:.0f} MB | {fetched / MB:.2f} MB | "
                           f"{share:.2%} | {seconds(median(c.wall for c in ours))} | "
                           f"{seconds(median(c.wall for c in theirs))} | {wall_ratio:.3f}× |")
+        jobs = _video_jobs(server, videos, inputs.workdir, reps, report)
     report.section(f"15 ranged reads vs download, SeaweedFS on loopback ({reps} repetitions, "
                    "medians)", "\n".join(detail))
+    report.section("15b whole video jobs (3 sizes, preview, storyboard) read in place vs "
+                   "download + render; the 60-minute file: its storyboard alone",
+                   "\n".join(jobs))
+
+
+def _video_jobs(server: Any, videos: list[Video], scratch: Path, reps: int,
+                report: Report) -> list[str]:
+    """bench/video_jobs.py's rows on the files with the moov at the end and a 60-minute one,
+    through a storage with the worker's read-ahead."""
+    from bench import video_jobs
+
+    lines = ["| original | size | fetched | share | in place: wall | download + render: "
+             "wall |", "|---|---:|---:|---:|---:|---:|"]
+    storage = video_jobs.worker_storage(server.endpoint, server.access_key, server.secret_key)
+    try:
+        for video in videos:
+            if "moov at the end" in video.label:
+                lines.append(video_jobs.job_rows(
+                    storage, bucket=BUCKET, key=video.key, path=video.path, label=video.label,
+                    scratch=scratch, reps=reps, report=report))
+        hour = video_jobs.hour_long(videos[0].path.parent, videos[0].path.parent / "base.mp4")
+        storage.upload_file(BUCKET, f"videos/{hour.name}", hour, "video/mp4")
+        lines.append(video_jobs.job_rows(
+            storage, bucket=BUCKET, key=f"videos/{hour.name}", path=hour,
+            label="60 minutes, moov at the end", scratch=scratch, reps=max(1, reps // 3),
+            report=report, output=video_jobs.STORYBOARD, share_target=0.05))
+    finally:
+        storage.close()
+    return lines
 
 
 def _measure(storage: S3Storage, video: Video, scratch: Path, reps: int
