@@ -60,7 +60,7 @@ class WorkerMetrics:
         self._stage_seconds = Histogram(
             f"{PREFIX}stage_duration_seconds", "Time spent in one stage of a job.",
             ["stage", "kind"], buckets=STAGE_BUCKETS, registry=registry)
-        self._input_bytes = Counter(f"{PREFIX}input_bytes", "Bytes of originals downloaded.",
+        self._input_bytes = Counter(f"{PREFIX}input_bytes", "Bytes of originals fetched (heads, ranges read in place, downloads).",
                                     registry=registry)
         self._output_bytes = Counter(f"{PREFIX}output_bytes", "Bytes of thumbnails uploaded.",
                                      registry=registry)
@@ -134,7 +134,7 @@ class WorkerMetrics:
         self._stage_seconds.labels(stage=stage, kind=_kind(kind)).observe(max(seconds, 0.0))
 
     def add_input_bytes(self, n: int) -> None:
-        """Bytes of an original that was downloaded."""
+        """Bytes fetched of an original: its head, the ranges read in place, a download."""
         self._input_bytes.inc(max(n, 0))
 
     def add_output_bytes(self, n: int) -> None:
