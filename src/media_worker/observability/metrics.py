@@ -60,7 +60,8 @@ class WorkerMetrics:
         self._stage_seconds = Histogram(
             f"{PREFIX}stage_duration_seconds", "Time spent in one stage of a job.",
             ["stage", "kind"], buckets=STAGE_BUCKETS, registry=registry)
-        self._input_bytes = Counter(f"{PREFIX}input_bytes", "Bytes of originals fetched (heads, ranges read in place, downloads).",
+        self._input_bytes = Counter(f"{PREFIX}input_bytes",
+                                    "Bytes of originals fetched (heads, ranges, downloads).",
                                     registry=registry)
         self._output_bytes = Counter(f"{PREFIX}output_bytes", "Bytes of thumbnails uploaded.",
                                      registry=registry)
