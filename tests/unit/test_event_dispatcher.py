@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class ScriptedTarget:
     name: str = "webhook"
     max_batch: int = 10
     call_timeout_seconds: float = 1.0
+    keeps_batch_order: bool = False
     calls: list[list[OutboxEntry]] = field(default_factory=list)
 
     def deliver(self, events: Sequence[OutboxEntry]) -> DeliveryReport:
@@ -206,6 +208,7 @@ def test_an_event_past_its_maximum_age_is_dropped_with_a_line_and_a_metric(
 ) -> None:
     w = world(tmp_path, ScriptedTarget(), max_age_seconds=0.001)
     media = w.job()
+    time.sleep(0.01)  # older than the maximum age (timestamps are in milliseconds)
     with capture_logs() as logs:
         w.dispatcher.step()
     assert w.target.calls == []
@@ -244,6 +247,7 @@ def test_a_stopped_dispatcher_takes_nothing_more(tmp_path: Path) -> None:
 def test_the_keeper_drops_old_events_of_any_target_with_a_line_each(tmp_path: Path) -> None:
     w = world(tmp_path, ScriptedTarget())
     media = w.job()
+    time.sleep(0.01)  # older than the maximum age (timestamps are in milliseconds)
     keeper = OutboxKeeper(w.repository.outbox(), targets=["webhook"], max_age_seconds=0.001,
                           logger=structlog.get_logger("test"), metrics=w.metrics)
     with capture_logs() as logs:
@@ -276,3 +280,30 @@ def test_what_the_target_gets_is_the_outbox_payload(tmp_path: Path, payload_key:
     event = w.target.calls[0][0]
     assert json.loads(event.payload)[payload_key] == {
         "type": event.event_type, "id": event.event_id, "mediaId": event.media_id}[payload_key]
+
+
+def test_a_target_keeping_batch_order_gets_one_medias_events_in_one_call(
+    tmp_path: Path,
+) -> None:
+    target = ScriptedTarget(name="sqs", keeps_batch_order=True)
+    w = world(tmp_path, target)
+    first, second = w.job(retried=True), w.job()
+    w.dispatcher.step()
+    assert len(w.target.calls) == 1
+    assert [(e.media_id, e.event_type) for e in w.target.calls[0]] == [
+        *((first, t) for t in RETRIED), *((second, t) for t in READY)]
+
+
+def test_in_an_ordered_batch_a_refused_event_holds_back_the_rest_of_its_media(
+    tmp_path: Path,
+) -> None:
+    target = ScriptedTarget(name="sqs", answer=lambda e: e.event_type != "media.retrying",
+                            keeps_batch_order=True)
+    w = world(tmp_path, target)
+    media = w.job(retried=True)
+    w.dispatcher.step()
+    left = [(e.event_type, e.attempts) for e in w.waiting()]
+    # processing delivered; retrying refused (its retry waits); the events after it were
+    # sent in the same call and taken, out already: only the refused one is left.
+    assert left == [("media.retrying", 1)]
+    assert w.target.delivered_types() == {media: RETRIED}

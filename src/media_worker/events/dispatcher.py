@@ -4,7 +4,13 @@ target, each on its own supervised loop, so a target that hangs delays only its 
 A round takes a batch of rows (OutboxStore.lease: the oldest, never two replicas on one media
 at a time) and sends them in waves: each wave holds the first undelivered event of up to
 `max_batch` media, so no call can put one media's events out of order, and a media whose
-event failed sends nothing more this round. Delivered rows are deleted; a failed one waits
+event failed sends nothing more this round. A target that keeps the order of a batch within a
+media (SQS and SNS FIFO: a batch is enqueued in the order sent, per message group) takes the
+next `max_batch` events oldest first instead, several of a media in one call: one call per
+ten events rather than one per event of a media. Should such a call refuse an event and take
+a later one of the same media, the later one is out already; the refused one follows on its
+retry (the one case of a media's events arriving out of order, and only for an event the
+service refuses while taking the next). Delivered rows are deleted; a failed one waits
 for its next try (attempts + 1, a backoff that doubles up to ROW_BACKOFF_MAX_SECONDS, kept in
 the row so it survives restarts and holds across replicas); rows not tried are handed back.
 A wave that fails entirely means the target is down: it is paused, in this process, for a
@@ -124,10 +130,14 @@ class Dispatcher:
         untried: list[int] = []
         healthy = True
         while queues and self._clock() < deadline:
-            wave = [queue[0] for queue in islice(queues.values(), self._target.max_batch)]
+            wave = self._wave(queues)
             report = self._send(wave)
             for entry in wave:
-                queue = queues[entry.media_id]
+                queue = queues.get(entry.media_id)
+                if queue is None:  # an earlier event of its media failed in this wave
+                    if entry.event_id in report.delivered:  # out already: nothing undoes it
+                        delivered.add(entry.seq)
+                    continue
                 queue.popleft()
                 if entry.event_id in report.delivered:
                     delivered.add(entry.seq)
@@ -137,13 +147,25 @@ class Dispatcher:
                     retry_after[entry.seq] = _delay(ROW_BACKOFF, entry.attempts + 1)
                 else:
                     untried.append(entry.seq)
-                untried.extend(later.seq for later in queue)  # this media waits its turn
+                untried.extend(later.seq for later in queue  # this media waits its turn
+                               if later.event_id not in report.delivered)
                 del queues[entry.media_id]
             healthy = self._judge(wave, report, retry_after)
             if not healthy:
                 break
         untried.extend(entry.seq for queue in queues.values() for entry in queue)
         return Settled(sorted(delivered), retry_after, untried), healthy
+
+    def _wave(self, queues: OrderedDict[str, deque[OutboxEntry]]) -> list[OutboxEntry]:
+        """The next call's events: the first undelivered event of up to `max_batch` media; or,
+        for a target that keeps a batch's order within a media (FIFO queues and topics), the
+        next `max_batch` events oldest first, several of one media among them."""
+        size = self._target.max_batch
+        if not getattr(self._target, "keeps_batch_order", False):
+            return [queue[0] for queue in islice(queues.values(), size)]
+        waiting = sorted((entry for queue in queues.values() for entry in queue),
+                         key=lambda entry: entry.seq)
+        return waiting[:size]
 
     def _send(self, wave: list[OutboxEntry]) -> DeliveryReport:
         try:

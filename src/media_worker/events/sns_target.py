@@ -30,6 +30,7 @@ class SnsTarget:
     name = "sns"
     max_batch = MAX_BATCH
     call_timeout_seconds = CALL_TIMEOUT_SECONDS
+    keeps_batch_order = True  # a batch is enqueued in the order sent, per group
 
     def __init__(self, topic_arn: str, client: Any) -> None:
         """`client`: a boto3 SNS client (aws_batch.client_config)."""

@@ -31,6 +31,7 @@ class SqsTarget:
     name = "sqs"
     max_batch = MAX_BATCH
     call_timeout_seconds = CALL_TIMEOUT_SECONDS
+    keeps_batch_order = True  # a batch is enqueued in the order sent, per group
 
     def __init__(self, queue_url: str, client: Any) -> None:
         """`client`: a boto3 SQS client (aws_batch.client_config)."""

@@ -4,7 +4,9 @@ Taking rows is serialised per target by a transaction-scoped advisory lock: the 
 takes rows then starts after the previous taker committed, so it sees every lease already
 given and two replicas never hand out rows of the same (target, media) at once. Without the
 lock, two takers planning from the same snapshot could both pick a media's next rows. The lock
-is held for one short statement, never while events are being delivered.
+is held for one short statement, never while events are being delivered, and is not taken at
+all when a cheap look finds no row ready (an idle worker's poll is one statement). Statements
+are composed once, when the outbox is opened.
 """
 
 from __future__ import annotations
@@ -34,45 +36,55 @@ class PostgresOutbox:
         self._run = run
         self._name = table
         self._table = sql.Identifier(table)
-
-    def lease(self, target: str, limit: int, lease_seconds: float) -> list[OutboxEntry]:
-        query = sql.SQL(
+        o = self._table
+        self._ready = _text(sql.SQL(
+            'SELECT EXISTS (SELECT 1 FROM {o} WHERE "target" = %(target)s AND '
+            '("leaseUntil" IS NULL OR "leaseUntil" <= {now})) AS "ready"').format(o=o, now=NOW))
+        self._take = _text(sql.SQL(
             'UPDATE {o} SET "leaseUntil" = {now} + make_interval(secs => %(lease)s) '
             'WHERE "seq" IN (SELECT o."seq" FROM {o} o WHERE o."target" = %(target)s '
             'AND NOT EXISTS (SELECT 1 FROM {o} b WHERE b."target" = o."target" '
             'AND b."mediaId" = o."mediaId" AND b."leaseUntil" > {now}) '
             'ORDER BY o."seq" LIMIT %(limit)s) RETURNING {columns}'
-        ).format(o=self._table, now=NOW, columns=COLUMNS)
+        ).format(o=o, now=NOW, columns=COLUMNS))
+        self._delete = _text(sql.SQL('DELETE FROM {o} WHERE "seq" = ANY(%(seqs)s)').format(o=o))
+        self._retry = _text(sql.SQL(
+            'UPDATE {o} AS o SET "attempts" = o."attempts" + 1, "leaseUntil" = {now} + '
+            'make_interval(secs => d.delay) FROM unnest(%(seqs)s::bigint[], '
+            '%(delays)s::float8[]) AS d(seq, delay) WHERE o."seq" = d.seq').format(o=o, now=NOW))
+        self._release = _text(sql.SQL(
+            'UPDATE {o} SET "leaseUntil" = NULL WHERE "seq" = ANY(%(seqs)s)').format(o=o))
+
+    def lease(self, target: str, limit: int, lease_seconds: float) -> list[OutboxEntry]:
         params = {"target": target, "limit": limit, "lease": lease_seconds}
 
         def work(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+            ready = conn.execute(self._ready, params).fetchone()
+            if not (ready and ready["ready"]):
+                return []
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                              (f"media-worker-outbox:{self._name}:{target}",))
-                return conn.execute(query, params).fetchall()
+                return conn.execute(self._take, params).fetchall()
 
         return sorted((_entry(row) for row in self._run(work)), key=lambda e: e.seq)
 
     def settle(self, settled: Settled) -> None:
-        statements: list[tuple[sql.Composable, dict[str, Any]]] = []
+        statements: list[tuple[str, dict[str, Any]]] = []
         if settled.delivered:
-            statements.append((sql.SQL('DELETE FROM {o} WHERE "seq" = ANY(%(seqs)s)').format(
-                o=self._table), {"seqs": list(settled.delivered)}))
+            statements.append((self._delete, {"seqs": list(settled.delivered)}))
         if settled.retry_after:
-            statements.append((sql.SQL(
-                'UPDATE {o} AS o SET "attempts" = o."attempts" + 1, "leaseUntil" = {now} + '
-                'make_interval(secs => d.delay) FROM unnest(%(seqs)s::bigint[], '
-                '%(delays)s::float8[]) AS d(seq, delay) WHERE o."seq" = d.seq').format(
-                    o=self._table, now=NOW),
-                {"seqs": list(settled.retry_after), "delays": list(settled.retry_after.values())}))
+            statements.append((self._retry, {"seqs": list(settled.retry_after),
+                                             "delays": list(settled.retry_after.values())}))
         if settled.untried:
-            statements.append((sql.SQL(
-                'UPDATE {o} SET "leaseUntil" = NULL WHERE "seq" = ANY(%(seqs)s)').format(
-                    o=self._table), {"seqs": list(settled.untried)}))
+            statements.append((self._release, {"seqs": list(settled.untried)}))
         if not statements:
             return
 
         def work(conn: psycopg.Connection[Any]) -> None:
+            if len(statements) == 1:  # one statement is a transaction of its own
+                conn.execute(*statements[0])
+                return
             with conn.transaction():
                 for statement, params in statements:
                     conn.execute(statement, params)
@@ -111,6 +123,10 @@ class PostgresOutbox:
                         "AS seq").format(s=sql.Identifier(f"{self._name}_seq_seq"))
         row = self._run(lambda conn: conn.execute(query).fetchone())
         return int(row["seq"]) if row else 0
+
+def _text(statement: sql.Composable) -> str:
+    return statement.as_string(None)
+
 
 def _entry(row: dict[str, Any]) -> OutboxEntry:
     created = as_utc(row["createdAt"])

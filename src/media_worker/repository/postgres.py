@@ -74,6 +74,7 @@ class PostgresMediaRepository:
                                                 required=bool(self._recording.targets))
         self._events = EventStatements(self._recording, table=self._table,
                                        outbox=sql.Identifier(self._outbox_name or "-"), now=NOW)
+        self._statements: dict[tuple[str, ...], str] = {}
         self._pool = ConnectionPool(
             url,
             min_size=pool_min,
@@ -149,15 +150,18 @@ class PostgresMediaRepository:
         # Retried on connection errors: if a first try committed but its answer was lost, the
         # retry finds the row PROCESSING under our own lease and returns None; the lease then
         # expires and a redelivery claims it again. Nothing is processed twice at once.
-        query = sql.SQL(
-            'UPDATE {t} SET "status" = \'PROCESSING\', "attempts" = "attempts" + 1, '
-            '"leaseUntil" = {now} + make_interval(secs => %(lease)s), "updatedAt" = {now} '
-            'WHERE "id" = %(id)s AND ("status" = \'PENDING\' OR '
-            '("status" = \'PROCESSING\' AND "leaseUntil" < {now})) RETURNING *'
-        ).format(t=self._table, now=NOW)
-        if self._events.enabled:
-            query = self._events.wrap(query, changed_from=None)
-        row = self._one(query, {"id": media_id, "lease": lease_seconds, "event_job": job_id})
+        def build() -> sql.Composable:
+            query = sql.SQL(
+                'UPDATE {t} SET "status" = \'PROCESSING\', "attempts" = "attempts" + 1, '
+                '"leaseUntil" = {now} + make_interval(secs => %(lease)s), "updatedAt" = {now} '
+                'WHERE "id" = %(id)s AND ("status" = \'PENDING\' OR '
+                '("status" = \'PROCESSING\' AND "leaseUntil" < {now})) RETURNING *'
+            ).format(t=self._table, now=NOW)
+            return (self._events.wrap(query, changed_from=None, row=True)
+                    if self._events.enabled else query)
+
+        row = self._one(self._statement(("claim",), build),
+                        {"id": media_id, "lease": lease_seconds, "event_job": job_id})
         if row is None:
             return None
         record = record_from_row(row)
@@ -240,21 +244,38 @@ class PostgresMediaRepository:
     # --- plumbing -----------------------------------------------------------------------
     def _fenced(self, assignments: sql.Composable, claim: Claim, target: str, *,
                 event: bool = True, **params: Any) -> bool:
-        """A write only the claim's holder can make; a status change records its event."""
-        query: sql.Composable = sql.SQL(
-            'UPDATE {t} SET {set}, "updatedAt" = {now} WHERE {fence}').format(
-                t=self._table, set=assignments, now=NOW, fence=FENCE)
+        """A write only the claim's holder can make; a status change records its event.
+        One kind of write per `target` status (its statement is kept by that key)."""
         params |= {"id": claim.media_id, "attempt": claim.attempt, "target": target}
-        if not (event and self._events.enabled):
+        recorded = event and self._events.enabled
+
+        def build() -> sql.Composable:
+            query = sql.SQL('UPDATE {t} SET {set}, "updatedAt" = {now} WHERE {fence}').format(
+                t=self._table, set=assignments, now=NOW, fence=FENCE)
+            if not recorded:
+                return query
+            return self._events.wrap(sql.SQL("{} RETURNING *").format(query),
+                                     changed_from="PROCESSING")
+
+        query = self._statement(("fenced", target, str(recorded)), build)
+        if not recorded:
             return self._with_connection(lambda conn: conn.execute(query, params).rowcount) == 1
-        query = self._events.wrap(sql.SQL("{} RETURNING *").format(query),
-                                  changed_from="PROCESSING")
         return len(self._all(query, params | {"event_job": claim.job_id})) == 1
 
-    def _one(self, query: sql.Composable, params: dict[str, Any]) -> dict[str, Any] | None:
+    def _statement(self, key: tuple[str, ...], build: Callable[[], sql.Composable]) -> str:
+        """A transition's statement, composed once: the ones recording events are long, and
+        composing them on every call would cost each job more CPU than the rest of its SQL."""
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = build().as_string(None)
+        return statement
+
+    def _one(self, query: sql.Composable | str,
+             params: dict[str, Any]) -> dict[str, Any] | None:
         return self._with_connection(lambda conn: conn.execute(query, params).fetchone())
 
-    def _all(self, query: sql.Composable, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _all(self, query: sql.Composable | str,
+             params: dict[str, Any]) -> list[dict[str, Any]]:
         return self._with_connection(lambda conn: conn.execute(query, params).fetchall())
 
     def _with_connection(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:

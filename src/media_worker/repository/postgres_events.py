@@ -55,11 +55,14 @@ class EventStatements:
     def enabled(self) -> bool:
         return self._recording.any
 
-    def wrap(self, update: sql.Composable, *, changed_from: str | None) -> sql.Composable:
+    def wrap(self, update: sql.Composable, *, changed_from: str | None,
+             row: bool = False) -> sql.Composable:
         """`update` (an UPDATE … RETURNING *) recording an event when it changes the row's
         status; with `changed_from`, only when the row was in that status before (a retried
-        write of the same claim finds it changed already). Parameters: the update's own,
-        `id` when `changed_from` is given, and `event_job` (the job id, or None)."""
+        write of the same claim finds it changed already). One result row per updated row:
+        the row itself with `row`, else just a 1 (the worker then parses no JSON it does not
+        need). Parameters: the update's own, `id` when `changed_from` is given, and
+        `event_job` (the job id, or None)."""
         previous = sql.SQL("")
         join = sql.SQL("")
         if changed_from is not None:
@@ -70,9 +73,9 @@ class EventStatements:
         return sql.SQL(
             "WITH {previous}updated AS ({update}), "
             'changed AS MATERIALIZED (SELECT u.*, gen_random_uuid()::text AS "eventId" '
-            "FROM updated u{join}){outbox} SELECT u.*{notify} FROM updated u"
+            "FROM updated u{join}){outbox} SELECT {result}{notify} FROM updated u"
         ).format(previous=previous, update=update, join=join, outbox=self._outbox_rows(),
-                 notify=self._notify())
+                 result=sql.SQL("u.*" if row else '1 AS "matched"'), notify=self._notify())
 
     def _outbox_rows(self) -> sql.Composable:
         if not self._recording.targets:
