@@ -26,6 +26,7 @@ from bench import (
     animation,
     batch,
     crops,
+    events,
     hdr,
     images,
     pipeline,
@@ -38,7 +39,7 @@ from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load
 from media_worker.config import Settings
 
 BENCHES = ("vips", "pillow", "limit", "encoders", "video", "ranged", "hdr", "crops", "thumbor",
-           "animation", "clips", "concurrency",
+           "animation", "clips", "concurrency", "events",
            "e2e", "batch", "memory", "soak")
 # The soak runs for many minutes (5,000 jobs: about 13 here): only when asked (--only soak).
 DEFAULT = tuple(name for name in BENCHES if name != "soak")
@@ -67,6 +68,8 @@ DESCRIPTIONS = {
     "encoders": "7 encoder settings sweep: CPU and bytes per size",
     "limit": "8 engine CPU per JPEG vs tjbench -scale 1/8 (target <= 1.5x)",
     "concurrency": "VIPS_CONCURRENCY vs jobs in parallel (engine-only photos/s)",
+    "events": "status events: worker CPU per job with NOTIFY, a webhook, SQS FIFO on moto, on "
+              "PostgreSQL and SQLite, vs events off, 10 jobs/s (target <= 1 ms added)",
     "soak": "N mixed jobs through 3 workers, one SIGKILLed every 30 s; lost, stuck, "
             "twice, throughput, RSS growth (not in the default set)",
 }
@@ -166,6 +169,7 @@ def _steps(inputs: Inputs, report: Report, selected: set[str], *, reps: int, job
         ("crops", lambda: crops.crops_bench(inputs, reps, report)),
         ("thumbor", lambda: thumbor.thumbor_bench(inputs, reps, report)),
         ("animation", lambda: animation.animation_bench(inputs, reps, report)),
+        ("events", lambda: events.events_bench(report, inputs.workdir, jobs=65, reps=reps)),
         ("clips", lambda: video_renditions.clips_bench(inputs, reps, report)),
         ("concurrency", lambda: pipeline.concurrency_bench(inputs, reps, report)),
     ):
