@@ -6,12 +6,15 @@ destination that cannot be reached as failed events, never as an exception."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,7 +27,7 @@ from media_worker.events.sns_target import SnsTarget
 from media_worker.events.sqs_target import SqsTarget
 from media_worker.events.target import EventTarget
 from media_worker.events.webhook_target import WebhookTarget
-from tests.conftest import sqs_endpoint
+from tests.conftest import REPO_ROOT, sqs_endpoint
 from tests.servers import free_port
 from tests.webhook_receiver import Receiver, new_secret, webhook_receiver
 
@@ -243,3 +246,37 @@ def test_a_webhook_that_does_not_answer_in_time_is_a_failure() -> None:
         assert len(receiver.received()) == 2  # sent side by side, both held
     assert set(report.failed) == {e.event_id for e in events}
     assert set(report.failed.values()) == {"webhook did not answer within 0.5 s"}
+
+
+@pytest.fixture(scope="module")
+def node_verifier() -> Path:
+    """tests/api installed (npm ci); skips without node or npm."""
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("node and npm not found: the Node verifier (tests/api) needs Node 20+")
+    result = subprocess.run([REPO_ROOT / "scripts" / "ensure-node-packages.sh"],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, f"scripts/ensure-node-packages.sh failed:\n{result.stderr}"
+    return REPO_ROOT / "tests" / "api" / "verify-webhook.mjs"
+
+
+def node_verify(script: Path, secret: str, body: str, headers: dict[str, str]) -> dict:
+    result = subprocess.run(["node", str(script)], input=json.dumps(
+        {"secret": secret, "body": body, "headers": headers}), capture_output=True, text=True,
+        timeout=60, check=False)
+    return json.loads(result.stdout)
+
+
+def test_the_apis_standardwebhooks_npm_package_verifies_a_webhook_event(
+    node_verifier: Path,
+) -> None:
+    with webhook_receiver() as receiver:
+        target = WebhookTarget(receiver.url, receiver.secret, timeout_seconds=5)
+        event = entry("media-7")
+        target.deliver([event])
+        target.close()
+        delivery = receiver.wait_for(1, timeout=5)[0]
+    verdict = node_verify(node_verifier, receiver.secret, delivery.body, delivery.headers)
+    assert verdict == {"ok": True, "id": event.event_id, "type": "media.ready",
+                       "mediaId": "media-7"}
+    tampered = delivery.body.replace("media-7", "media-8")
+    assert not node_verify(node_verifier, receiver.secret, tampered, delivery.headers)["ok"]
