@@ -182,8 +182,8 @@ class FakeRepository:
     def migrate(self) -> None:
         pass
 
-    def verify_schema(self) -> None:
-        pass
+    def verify_schema(self) -> list[str]:
+        return []
 
     def try_lead(self, name: str) -> FakeLeadership | None:
         if self.leader_elsewhere:

@@ -232,7 +232,7 @@ def test_postgres_schema_has_prismas_names(postgres_url: str) -> None:
         "id": "text", "bucket": "text", "key": "text", "mimeType": "text", "size": "int8",
         "status": "MediaStatus", "thumbnails": "jsonb", "metadata": "jsonb", "error": "text",
         "attempts": "int4", "leaseUntil": "timestamp", "processedAt": "timestamp",
-        "createdAt": "timestamp", "updatedAt": "timestamp",
+        "createdAt": "timestamp", "updatedAt": "timestamp", "phash": "int8",
     }
 
 

@@ -123,6 +123,7 @@ def test_the_fixture_is_prismas_migration_of_the_shipped_model() -> None:
     text = PRISMA_SQL.read_text(encoding="utf-8")
     assert 'CREATE TABLE "Media"' in text
     assert 'CREATE INDEX "Media_status_idx" ON "Media"("status");' in text
+    assert 'CREATE INDEX "Media_phash_id_idx" ON "Media"("phash", "id");' in text
     assert 'CREATE TABLE "MediaEvent"' in text  # the outbox of status events
 
 
@@ -155,6 +156,22 @@ def test_migrate_brings_a_table_from_an_earlier_worker_to_prismas_shape(
     with psycopg.connect(worker, autocommit=True) as conn:
         conn.execute(PRISMA_SQL.read_text(encoding="utf-8"))
         conn.execute('ALTER TABLE "Media" ALTER COLUMN "updatedAt" SET DEFAULT CURRENT_TIMESTAMP')
+    worker_migrate(worker)
+    assert_same_catalog(prisma, worker)
+
+
+def test_migrate_adds_the_phash_column_where_prisma_puts_it(
+    new_database: Callable[[], str],
+) -> None:
+    """A table from before the perceptual hash's column gains it (last) and its index."""
+    prisma, worker = new_database(), new_database()
+    apply_prisma_sql(prisma)
+    older = (PRISMA_SQL.read_text(encoding="utf-8")
+             .replace('    "phash" BIGINT,\n', "")
+             .replace('CREATE INDEX "Media_phash_id_idx" ON "Media"("phash", "id");', ""))
+    assert '"phash"' not in older
+    with psycopg.connect(worker, autocommit=True) as conn:
+        conn.execute(older)
     worker_migrate(worker)
     assert_same_catalog(prisma, worker)
 

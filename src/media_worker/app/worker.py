@@ -102,7 +102,8 @@ def run_worker(settings: Settings, components: Components, logger: Logger, *,
     status events' dispatchers (one per configured target; they get a few seconds after the
     last job to send what is left).
     The table is checked first: a worker without one would fail every job."""
-    components.repository.verify_schema()
+    for warning in components.repository.verify_schema():
+        logger.warning(warning)
     metrics = WorkerMetrics(size.name for size in settings.thumbnail_sizes)
     supervision = Supervision(logger, metrics)
     tracer = build_tracer(**queue_identity(settings))

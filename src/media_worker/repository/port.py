@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from media_worker.events.outbox import OutboxStore
+from media_worker.similarity import PerceptualIndex
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 
@@ -55,8 +56,11 @@ class MediaRepository(Protocol):
     """What a job needs from the `Media` table: the status machine's statements. Methods raise
     RepositoryUnavailableError when the database is down."""
 
-    def verify_schema(self) -> None:
-        """Raise SchemaMissingError naming the table when it does not exist (start-up)."""
+    def verify_schema(self) -> list[str]:
+        """Raise SchemaMissingError naming the table when it does not exist (start-up).
+
+        Returns warnings to log: what still works but wants a migration (a table without the
+        "phash" column: rows become READY without it)."""
         ...
 
     def get(self, media_id: str) -> MediaRecord | None:
@@ -79,7 +83,9 @@ class MediaRepository(Protocol):
     def complete(
         self, claim: Claim, thumbnails: list[ThumbnailData], metadata: dict[str, Any]
     ) -> bool:
-        """PROCESSING → READY with thumbnails and metadata; False when the claim was lost."""
+        """PROCESSING → READY with thumbnails and metadata (and the "phash" column from
+        metadata.phash, NULL without one, where the table has it); False when the claim was
+        lost."""
         ...
 
     def fail(self, claim: Claim, error: str) -> bool:
@@ -133,6 +139,10 @@ class MediaAdmin(Protocol):
 
     def requeue(self, media_id: str) -> bool:
         """FAILED → PENDING with attempts reset, for an operator's retry; False if not FAILED."""
+        ...
+
+    def perceptual_index(self) -> PerceptualIndex:
+        """Near-duplicate search over the READY rows' perceptual hashes (same database)."""
         ...
 
     def outbox(self) -> OutboxStore:

@@ -29,13 +29,16 @@ from media_worker.events.outbox import EventRecording, outbox_table_name
 from media_worker.observability.logging import short_error
 from media_worker.repository.leadership import AdvisoryLeadership
 from media_worker.repository.outbox_postgres import PostgresOutbox
+from media_worker.repository.phash_postgres import PostgresPerceptualIndex, has_column
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.postgres_events import EventStatements
 from media_worker.repository.rows import (
     as_utc,
     checked_table_name,
     migration_sql,
+    missing_phash_warning,
     optional_table_name,
+    phash_column,
     record_from_row,
     thumbnails_json,
 )
@@ -69,6 +72,7 @@ class PostgresMediaRepository:
         self._name = checked_table_name(table)
         self._table = sql.Identifier(self._name)
         self._retry_attempts = retry_attempts
+        self._phash: bool | None = None  # whether the table has "phash" (looked up once)
         self._recording = events or EventRecording()
         self._outbox_name = optional_table_name(outbox_table_name(self._name),
                                                 required=bool(self._recording.targets))
@@ -98,6 +102,7 @@ class PostgresMediaRepository:
             table=self._table,
             pkey=sql.Identifier(f"{self._name}_pkey"),
             status_index=sql.Identifier(f"{self._name}_status_idx"),
+            phash_index=sql.Identifier(f"{self._name}_phash_id_idx"),
             outbox=sql.Identifier(outbox),
             outbox_pkey=sql.Identifier(f"{outbox}_pkey"),
             outbox_index=sql.Identifier(f"{outbox}_target_mediaId_seq_idx"),
@@ -109,9 +114,11 @@ class PostgresMediaRepository:
                 conn.execute(query)
 
         self._with_connection(run)
+        self._phash = True
 
-    def verify_schema(self) -> None:
-        """The media table, and the outbox too while a target is configured."""
+    def verify_schema(self) -> list[str]:
+        """The media table, and the outbox too while a target is configured; a table without
+        "phash" (an API that has not migrated yet) is looked up here once and only warned of."""
         names = [self._name]
         if self._recording.targets and self._outbox_name:
             names.append(self._outbox_name)
@@ -121,6 +128,9 @@ class PostgresMediaRepository:
                     f'table "{name}" does not exist in the database; create it with the '
                     "API's Prisma migrations (deploy/prisma/media.prisma) or "
                     "`media-worker migrate`")
+        self._phash = self._with_connection(partial(has_column, table=self._name,
+                                                    column="phash"))
+        return [] if self._phash else [missing_phash_warning(self._name)]
 
     def try_lead(self, name: str) -> AdvisoryLeadership | None:
         try:
@@ -174,11 +184,13 @@ class PostgresMediaRepository:
 
     def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
                  metadata: dict[str, Any]) -> bool:
+        phash = sql.SQL(', "phash" = %(phash)s' if self._has_phash() else "")
         return self._fenced(
             sql.SQL('"status" = \'READY\', "thumbnails" = %(thumbs)s, "metadata" = {merged}, '
-                    '"error" = NULL, "leaseUntil" = NULL, "processedAt" = {now}').format(
-                        now=NOW, merged=MERGED_METADATA),
-            claim, "READY", thumbs=Jsonb(thumbnails_json(thumbnails)), meta=Jsonb(metadata))
+                    '"error" = NULL, "leaseUntil" = NULL, "processedAt" = {now}{phash}').format(
+                        now=NOW, merged=MERGED_METADATA, phash=phash),
+            claim, "READY", thumbs=Jsonb(thumbnails_json(thumbnails)), meta=Jsonb(metadata),
+            phash=phash_column(metadata))
 
     def fail(self, claim: Claim, error: str) -> bool:
         return self._fenced(
@@ -233,6 +245,10 @@ class PostgresMediaRepository:
             query = self._events.wrap(query, changed_from=None)
         return len(self._all(query, {"id": media_id, "event_job": None})) == 1
 
+    def perceptual_index(self) -> PostgresPerceptualIndex:
+        return PostgresPerceptualIndex(self._with_connection, self._name,
+                                       has_phash=self._has_phash())
+
     def outbox(self) -> PostgresOutbox:
         if self._outbox_name is None:
             raise ValueError(f"MEDIA_TABLE {self._name!r} is too long to name its outbox")
@@ -242,6 +258,13 @@ class PostgresMediaRepository:
         self._pool.close()
 
     # --- plumbing -----------------------------------------------------------------------
+    def _has_phash(self) -> bool:
+        """Whether the table has "phash": as verify_schema or migrate found, else looked up."""
+        if self._phash is None:
+            self._phash = self._with_connection(partial(has_column, table=self._name,
+                                                        column="phash"))
+        return self._phash
+
     def _fenced(self, assignments: sql.Composable, claim: Claim, target: str, *,
                 event: bool = True, **params: Any) -> bool:
         """A write only the claim's holder can make; a status change records its event.

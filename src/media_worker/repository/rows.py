@@ -38,6 +38,30 @@ def migration_sql(dialect: str) -> str:
     return package.joinpath(f"{dialect}.sql").read_text(encoding="utf-8")
 
 
+def phash_column(metadata: dict[str, Any]) -> int | None:
+    """The "phash" column of a READY row: metadata.phash as a signed 64-bit integer (the same
+    bits, for PostgreSQL's bigint), or None when the job made no hash (a flat picture)."""
+    # Imported here: the engine's module loads libvips, which commands like `status` never need.
+    from media_worker.engines.phash import PerceptualHash
+
+    value = metadata.get("phash")
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    try:
+        return PerceptualHash.parse(value).signed
+    except ValueError:
+        return None
+
+
+def missing_phash_warning(table: str) -> str:
+    """What the worker logs once when the table predates the "phash" column: it keeps
+    working (the hash stays in metadata), but PostgreSQL cannot search it there."""
+    return (f'table "{table}" has no "phash" column: rows become READY without it (their hash '
+            "stays in metadata.phash, which `media-worker similar` and `duplicates` also read);"
+            " add `phash BigInt?` and `@@index([phash, id])` to the model (deploy/prisma/"
+            "media.prisma) and migrate, or run `media-worker migrate`")
+
+
 def thumbnails_json(thumbnails: list[ThumbnailData]) -> list[dict[str, Any]]:
     return [thumb.to_wire() for thumb in thumbnails]
 

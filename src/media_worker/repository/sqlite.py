@@ -21,13 +21,16 @@ from media_worker.errors import RepositoryUnavailableError, SchemaMissingError
 from media_worker.events.outbox import EventRecording, outbox_table_name
 from media_worker.repository.leadership import FileLeadership
 from media_worker.repository.outbox_sqlite import SqliteOutbox
+from media_worker.repository.phash_sqlite import SqlitePerceptualIndex, has_column
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.rows import (
     as_utc,
     checked_table_name,
     merged_metadata,
     migration_sql,
+    missing_phash_warning,
     optional_table_name,
+    phash_column,
     record_from_row,
     thumbnails_json,
 )
@@ -58,24 +61,35 @@ class SqliteMediaRepository:
                                                 required=bool(targets))
         self._outbox = f'"{self._outbox_name}"'
         self._events = SqliteEvents(targets, table=self._table, outbox=self._outbox)
+        self._phash: bool | None = None  # whether the table has "phash" (looked up once)
 
     def migrate(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         script = migration_sql("sqlite")
         if self._outbox_name is None:  # a MEDIA_TABLE too long to name its outbox after
             script = script[:script.index("-- The outbox of status events")]
-        script = script.format(table=self._table, status_index=self._index,
-                               outbox=self._outbox,
-                               outbox_index=f'"{self._outbox_name}_target_mediaId_seq_idx"')
+        name = self._table.strip('"')
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(script)
+            older = _table_exists(conn, name) and not has_column(conn, name, "phash")
+            add = f'ALTER TABLE {self._table} ADD COLUMN "phash" INTEGER;' if older else ""
+            conn.executescript(script.format(
+                table=self._table, status_index=self._index, add_phash=add,
+                phash_index=f'"{name}_phash_id_idx"', outbox=self._outbox,
+                outbox_index=f'"{self._outbox_name}_target_mediaId_seq_idx"'))
 
-        self._run(run)
+        try:
+            self._run(run)
+        except RepositoryUnavailableError as exc:  # another process added it meanwhile
+            if "duplicate column" not in str(exc):
+                raise
+            self._run(run)
+        self._phash = True
 
-    def verify_schema(self) -> None:
-        """The media table, and the outbox too while a target is configured."""
+    def verify_schema(self) -> list[str]:
+        """The media table, and the outbox too while a target is configured; a table without
+        "phash" is looked up here once and only warned of."""
         names = [self._table] + ([self._outbox] if self._events.enabled else [])
         for name in names:
             row = self._one("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND "
@@ -83,6 +97,8 @@ class SqliteMediaRepository:
             if not row or not row["n"]:
                 raise SchemaMissingError(f"table {name} does not exist in {self._path}; "
                                          "run `media-worker migrate`")
+        self._phash = None
+        return [] if self._has_phash() else [missing_phash_warning(self._table.strip('"'))]
 
     def try_lead(self, name: str) -> FileLeadership | None:
         return FileLeadership.try_take(self._path, name)
@@ -131,16 +147,18 @@ class SqliteMediaRepository:
                  metadata: dict[str, Any]) -> bool:
         """Merges the worker's metadata keys over the row's own, read and written in one
         write transaction (SQLite's json_patch would drop keys whose value is null)."""
+        phash = ', "phash" = :phash' if self._has_phash() else ""
         query = (f"UPDATE {self._table} SET \"status\" = 'READY', \"thumbnails\" = :thumbs, "
                  '"metadata" = :meta, "error" = NULL, "leaseUntil" = NULL, '
-                 f'"processedAt" = :now, "updatedAt" = :now WHERE {FENCE}')
+                 f'"processedAt" = :now, "updatedAt" = :now{phash} WHERE {FENCE}')
 
         def write(conn: sqlite3.Connection) -> bool:
             row = conn.execute(f'SELECT "metadata" FROM {self._table} WHERE "id" = :id',
                                {"id": claim.media_id}).fetchone()
             params = {"id": claim.media_id, "attempt": claim.attempt, "target": "READY",
                       "now": timestamp(), "thumbs": json.dumps(thumbnails_json(thumbnails)),
-                      "meta": json.dumps(merged_metadata(row[0] if row else None, metadata))}
+                      "meta": json.dumps(merged_metadata(row[0] if row else None, metadata)),
+                      "phash": phash_column(metadata)}
             return conn.execute(query, params).rowcount == 1
 
         return self._run(lambda conn: self._events.transition(
@@ -199,6 +217,9 @@ class SqliteMediaRepository:
                 job_id=None))
         return self._run(lambda conn: conn.execute(query, params).rowcount) == 1
 
+    def perceptual_index(self) -> SqlitePerceptualIndex:
+        return SqlitePerceptualIndex(self._run, self._table, has_phash=self._has_phash())
+
     def outbox(self) -> SqliteOutbox:
         if self._outbox_name is None:
             raise ValueError(f"MEDIA_TABLE {self._table} is too long to name its outbox")
@@ -208,6 +229,13 @@ class SqliteMediaRepository:
         """Nothing to release: connections live for one call."""
 
     # --- plumbing -----------------------------------------------------------------------
+    def _has_phash(self) -> bool:
+        """Whether the table has "phash": as verify_schema or migrate found, else looked up."""
+        if self._phash is None:
+            name = self._table.strip('"')
+            self._phash = self._run(lambda conn: has_column(conn, name, "phash"))
+        return self._phash
+
     def _fenced(self, assignments: str, claim: Claim, target: str, *, event: bool = True,
                 **params: Any) -> bool:
         """A write only the claim's holder can make; a status change records its event."""
@@ -243,6 +271,11 @@ class SqliteMediaRepository:
     def _connection(self) -> Iterator[sqlite3.Connection]:
         with sqlite_connection(self._path) as conn:
             yield conn
+
+
+def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone() is not None
 
 
 def _first(cursor: sqlite3.Cursor) -> dict[str, Any] | None:

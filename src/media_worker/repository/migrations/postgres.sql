@@ -4,9 +4,10 @@
 -- worker). tests/integration/test_prisma_schema.py compares the result with the SQL Prisma
 -- generates (tests/api/fixtures/prisma-migration.sql).
 -- Idempotent: safe to run on every start, and a no-op on a table Prisma's migrations made.
--- {table}, {pkey}, {status_index}, {outbox}, {outbox_pkey} and {outbox_index} are replaced by
--- quoted identifiers derived from the validated MEDIA_TABLE name (a plain identifier, so
--- '{table}' is also a regclass literal); the outbox of status events is {table} + "Event".
+-- {table}, {pkey}, {status_index}, {phash_index}, {outbox}, {outbox_pkey} and {outbox_index} are
+-- replaced by quoted identifiers derived from the validated MEDIA_TABLE name (a plain
+-- identifier, so '{table}' is also a regclass literal); the outbox of status events is
+-- {table} + "Event".
 DO $$
 BEGIN
   -- Where CREATE TYPE would put it: the first schema of the search path, as Prisma's does.
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS {table} (
   "processedAt" TIMESTAMP(3),
   "createdAt"   TIMESTAMP(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP,
   "updatedAt"   TIMESTAMP(3)  NOT NULL,
+  "phash"       BIGINT,
   CONSTRAINT {pkey} PRIMARY KEY ("id")
 );
 
@@ -47,6 +49,21 @@ END
 $$;
 
 CREATE INDEX IF NOT EXISTS {status_index} ON {table} ("status");
+
+-- "phash" (near-duplicate search, docs/media.md) came after the table: added last, where a new
+-- table has it, and only where missing (ALTER TABLE locks the table even when it does nothing).
+-- Rows READY before it keep NULL there; `similar` and `duplicates` read their metadata's hash.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = '{table}'::regclass AND attname = 'phash'
+                   AND NOT attisdropped) THEN
+    ALTER TABLE {table} ADD COLUMN "phash" BIGINT;
+  END IF;
+END
+$$;
+
+CREATE INDEX IF NOT EXISTS {phash_index} ON {table} ("phash", "id");
 
 -- The outbox of status events (docs/events.md): `model MediaEvent` of the Prisma schema. Always
 -- created, so the table exists before a target is configured; rows are written only while one

@@ -15,10 +15,16 @@ CREATE TABLE IF NOT EXISTS {table} (
   "leaseUntil"  TEXT,
   "processedAt" TEXT,
   "createdAt"   TEXT    NOT NULL,
-  "updatedAt"   TEXT    NOT NULL
+  "updatedAt"   TEXT    NOT NULL,
+  "phash"       INTEGER
 );
 
 CREATE INDEX IF NOT EXISTS {status_index} ON {table} ("status");
+
+-- {add_phash} is `ALTER TABLE … ADD COLUMN "phash" INTEGER;` for a table made before the column
+-- (SQLite has no ADD COLUMN IF NOT EXISTS: the adapter looks first), else nothing.
+{add_phash}
+CREATE INDEX IF NOT EXISTS {phash_index} ON {table} ("phash", "id");
 
 -- The outbox of status events, like PostgreSQL's (docs/events.md). AUTOINCREMENT: a "seq" is
 -- never reused after the rows before it were delivered and deleted, so `events tail` can
