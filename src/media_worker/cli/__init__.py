@@ -1,5 +1,6 @@
 """The `media-worker` command line: run, migrate, samples (worker), status and stats
-(inspect), enqueue, dlq, retry and backfill (operate), events tail (events)."""
+(inspect), similar and duplicates (similarity), enqueue, dlq, retry and backfill (operate),
+events tail (events)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import sys
 from media_worker.cli import worker
 
 # isort: split
-from media_worker.cli import inspect, operate
+from media_worker.cli import inspect, similarity
+
+# isort: split
+from media_worker.cli import operate
 
 # isort: split
 from media_worker.cli import events
 from media_worker.cli.root import app
 
-__all__ = ["app", "events", "inspect", "main", "operate", "worker"]
+__all__ = ["app", "events", "inspect", "main", "operate", "similarity", "worker"]
 
 
 def main() -> None:
