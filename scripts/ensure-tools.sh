@@ -7,7 +7,8 @@
 #                                    of deploy/kubernetes (installed without its recommended
 #                                    node exporter; the tests run no Prometheus server)
 #   scripts/ensure-tools.sh --bench  also tjbench (libjpeg-turbo-progs), gif2webp and img2webp
-#                                    (webp): bench/
+#                                    (webp), dcraw_emu (libraw-bin) and pdftoppm
+#                                    (poppler-utils): bench/
 #   scripts/ensure-tools.sh --image  only podman, buildah, runc and debootstrap (the packages,
 #                                    without recommendations): scripts/build-image.sh, which
 #                                    builds and runs Dockerfile.worker without Docker
@@ -19,6 +20,8 @@ if [ "${1:-}" = "--bench" ]; then
   packages[tjbench]=libjpeg-turbo-progs
   packages[gif2webp]=webp
   packages[img2webp]=webp
+  packages[dcraw_emu]=libraw-bin
+  packages[pdftoppm]=poppler-utils
 fi
 if [ "${1:-}" = "--image" ]; then
   # Rootful podman with the kernel's overlayfs and `--network none`/host: no fuse-overlayfs,
