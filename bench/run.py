@@ -26,7 +26,9 @@ from bench import (
     animation,
     batch,
     crops,
+    documents,
     events,
+    facts,
     hdr,
     images,
     pipeline,
@@ -39,7 +41,7 @@ from bench.common import CORES, CORPUS, THUMBOR_VENV, Inputs, Report, Skip, load
 from media_worker.config import Settings
 
 BENCHES = ("vips", "pillow", "limit", "encoders", "video", "ranged", "hdr", "crops", "thumbor",
-           "animation", "clips", "concurrency", "events",
+           "animation", "clips", "concurrency", "events", "documents", "facts",
            "e2e", "batch", "memory", "soak")
 # The soak runs for many minutes (5,000 jobs: about 13 here): only when asked (--only soak).
 DEFAULT = tuple(name for name in BENCHES if name != "soak")
@@ -70,6 +72,11 @@ DESCRIPTIONS = {
     "concurrency": "VIPS_CONCURRENCY vs jobs in parallel (engine-only photos/s)",
     "events": "status events: worker CPU per job with NOTIFY, a webhook, SQS FIFO on moto, on "
               "PostgreSQL and SQLite, vs events off, 10 jobs/s (target <= 1 ms added)",
+    "documents": "18 camera RAW and PDF: a DNG via its embedded preview vs a JPEG of the "
+                 "preview (target <= 1.2x), demosaiced vs dcraw_emu -h (<= 1.2x), PDF page 1 "
+                 "vs pdftoppm at the dpi drawn (<= 1x), wall time",
+    "facts": "19 metadata, placeholders and pHash: CPU they add to a 12 MP JPEG job (target "
+             "<= 5 ms); similar on 100,000 PostgreSQL rows (target <= 50 ms)",
     "soak": "N mixed jobs through 3 workers, one SIGKILLed every 30 s; lost, stuck, "
             "twice, throughput, RSS growth (not in the default set)",
 }
@@ -170,6 +177,8 @@ def _steps(inputs: Inputs, report: Report, selected: set[str], *, reps: int, job
         ("thumbor", lambda: thumbor.thumbor_bench(inputs, reps, report)),
         ("animation", lambda: animation.animation_bench(inputs, reps, report)),
         ("events", lambda: events.events_bench(report, inputs.workdir, jobs=65, reps=reps)),
+        ("documents", lambda: documents.documents_bench(inputs, reps, report)),
+        ("facts", lambda: facts.facts_bench(inputs, reps, report)),
         ("clips", lambda: video_renditions.clips_bench(inputs, reps, report)),
         ("concurrency", lambda: pipeline.concurrency_bench(inputs, reps, report)),
     ):
