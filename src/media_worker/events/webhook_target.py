@@ -14,28 +14,22 @@ more CPU than the request); once a request is slow or fails, the rest of the cal
 calls after it are sent side by side, so a slow receiver costs one timeout per call, not one
 per event, until a call is answered quickly again.
 
-The requests go through the standard library's http.client on one kept-alive connection per
-sending thread, not through urllib3: urllib3 writes a request's headers and body in two system
-calls and adds its pool's bookkeeping, which made a delivery cost the worker several times the
-CPU (docs/performance.md, "Status events"); http.client sends a bytes body with its headers in
-one write. A request that fails on a reused connection before any answer (the receiver closed
-it while idle) is sent once more on a fresh one.
+The requests go over kept-alive connections, one per sending thread (events/http_post.py: a
+small HTTP/1.1 client, because the libraries' own machinery was most of a delivery's CPU).
 """
 
 from __future__ import annotations
 
-import http.client
-import ssl
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
 
 from media_worker import __version__
+from media_worker.events.http_post import HttpPoster
 from media_worker.events.outbox import OutboxEntry
 from media_worker.events.target import DeliveryReport
 from media_worker.observability.logging import redact, short_error
@@ -43,9 +37,6 @@ from media_worker.observability.logging import redact, short_error
 MAX_BATCH = 10
 QUICK_SECONDS = 0.2  # an answer within this is quick: the next events go one after the other
 USER_AGENT = f"media-worker/{__version__} (Standard Webhooks)"
-# What a kept-alive connection the receiver closed meanwhile raises before any answer.
-STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
-
 
 class WebhookTarget:
     """EventTarget: one signed POST per event."""
@@ -60,7 +51,7 @@ class WebhookTarget:
         self._url = url
         self._signer = Webhook(secret)
         self.call_timeout_seconds = timeout_seconds
-        self._connections = _KeptAlive(url, timeout_seconds)
+        self._connections = _PerThread(url, timeout_seconds)
         self._threads = ThreadPoolExecutor(MAX_BATCH, thread_name_prefix="events-webhook")
         self._quick = True  # the receiver's last answers came quickly
 
@@ -104,85 +95,33 @@ class WebhookTarget:
             status = self._connections.post(body, headers)
         except TimeoutError:
             return f"webhook did not answer within {self.call_timeout_seconds:g} s"
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             return f"webhook unreachable: {short_error(exc, limit=200)}"
         if 200 <= status < 300:
             return None
         return f"webhook answered HTTP {status}"
 
 
-class _KeptAlive:
-    """One HTTP(S) connection per thread to the webhook's host, reused between requests."""
+class _PerThread:
+    """An HttpPoster per sending thread (the dispatcher's, and those of side-by-side calls)."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        parts = urlsplit(url)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname or ""
-        self._port = parts.port
-        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._url = url
         self._timeout = timeout
-        self._context = ssl.create_default_context() if self._https else None
         self._local = threading.local()
-        self._all: list[http.client.HTTPConnection] = []
+        self._all: list[HttpPoster] = []
         self._lock = threading.Lock()
 
     def post(self, body: bytes, headers: dict[str, str]) -> int:
-        """The answer's status; raises what the connection raises."""
-        connection, reused = self._connection()
-        try:
-            return self._exchange(connection, body, headers)
-        except STALE_CONNECTION:
-            self._drop(connection)
-            if not reused:
-                raise
-        connection, _ = self._connection()
-        try:
-            return self._exchange(connection, body, headers)
-        except BaseException:
-            self._drop(connection)
-            raise
+        poster = getattr(self._local, "poster", None)
+        if poster is None:
+            poster = self._local.poster = HttpPoster(self._url, self._timeout)
+            with self._lock:
+                self._all.append(poster)
+        return poster.post(body, headers)
 
     def close_all(self) -> None:
         with self._lock:
-            connections, self._all = self._all, []
-        for connection in connections:
-            connection.close()
-
-    def _exchange(self, connection: http.client.HTTPConnection, body: bytes,
-                  headers: dict[str, str]) -> int:
-        try:
-            connection.request("POST", self._path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-        except STALE_CONNECTION:
-            raise
-        except BaseException:
-            self._drop(connection)
-            raise
-        if response.will_close:
-            self._drop(connection)
-        return response.status
-
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            return connection, True
-        if self._https:
-            connection = http.client.HTTPSConnection(self._host, self._port,
-                                                     timeout=self._timeout,
-                                                     context=self._context)
-        else:
-            connection = http.client.HTTPConnection(self._host, self._port,
-                                                    timeout=self._timeout)
-        self._local.connection = connection
-        with self._lock:
-            self._all.append(connection)
-        return connection, False
-
-    def _drop(self, connection: http.client.HTTPConnection) -> None:
-        connection.close()
-        if getattr(self._local, "connection", None) is connection:
-            self._local.connection = None
-        with self._lock:
-            if connection in self._all:
-                self._all.remove(connection)
+            posters, self._all = self._all, []
+        for poster in posters:
+            poster.close()
