@@ -59,6 +59,7 @@ SIMILAR_TARGET_MS = 50.0
 ROWS = 100_000
 CLUSTERS, CLUSTER_SIZE = 200, 5
 QUERIES, WARM_UP = 50, 5
+BUDGET = Target("<=", 1.0)  # the ratio of a figure to its budget in ms
 
 
 def facts_bench(inputs: Inputs, reps: int, report: Report) -> None:
@@ -94,11 +95,11 @@ def _job_cost(inputs: Inputs, reps: int, report: Report) -> None:
                    f"{seconds(median(times['all']))} all facts",
                    f"{seconds(median(times['none']))} none",
                    median(times["all"]) / median(times["none"])))
-    target = Target("<=", ADDED_TARGET_MS)
-    verdict = "PASS" if target.met(added * 1000) else "MISS"
+    budget = added * 1000 / ADDED_TARGET_MS
+    verdict = "PASS" if BUDGET.met(budget) else "MISS"
     report.add(Row("19a facts added per job (CPU)", f"{case}, median of {reps} differences",
                    f"{added * 1000:.1f} ms all − none",
-                   f"{ADDED_TARGET_MS:g} ms target", None, None))
+                   f"{ADDED_TARGET_MS:g} ms budget", budget, BUDGET))
     report.note(f"19a facts added to a 12 MP JPEG job: {added * 1000:.1f} ms CPU (all − none, "
                 f"target ≤ {ADDED_TARGET_MS:g} ms): {verdict}; issue 16's additions alone "
                 f"(all − BlurHash only): {since * 1000:.1f} ms")
@@ -162,7 +163,7 @@ def _similar_bench(report: Report) -> None:
             repository.migrate()
             started = time.perf_counter()
             ids, clustered = _insert_rows(url, rng)
-            report.note(f"19b {ROWS:,} rows written with COPY and analysed in "
+            report.note(f"19b {ROWS:,} rows written with COPY, vacuumed and analysed in "
                         f"{time.perf_counter() - started:.1f} s")
             chosen = rng.sample(clustered, 10) + rng.sample(ids, QUERIES - 10)
 
@@ -188,7 +189,7 @@ def _similar_bench(report: Report) -> None:
     report.add(Row("19b similar on 100,000 rows (wall)",
                    f"{QUERIES} random ids, max distance 8",
                    f"{middle:.1f} ms median, {percentile(latencies, 0.95) * 1000:.1f} ms p95",
-                   f"{SIMILAR_TARGET_MS:g} ms target", None, None))
+                   f"{SIMILAR_TARGET_MS:g} ms budget", middle / SIMILAR_TARGET_MS, BUDGET))
     verdict = "PASS" if middle <= SIMILAR_TARGET_MS else "MISS"
     report.note(f"19b similar: {middle:.1f} ms median (target ≤ {SIMILAR_TARGET_MS:g} ms): "
                 f"{verdict}; {found} of {QUERIES} queries found a near-duplicate; the "
@@ -221,7 +222,9 @@ def _insert_rows(url: str, rng: random.Random) -> tuple[list[str], list[str]]:
                 copy.write_row((media_id, "bench", f"uploads/{media_id}.jpg", "image/jpeg",
                                 2_000_000, "READY", json.dumps(metadata), signed,
                                 "2025-01-01", "2025-01-01", "2025-01-01"))
-        conn.execute('ANALYZE "Media"')
+        # As autovacuum leaves a table of this size: statistics, and the visibility map that
+        # lets a scan read the (phash, id) index alone.
+        conn.execute('VACUUM (ANALYZE) "Media"')
     return ids, ids[clustered_at:]
 
 
