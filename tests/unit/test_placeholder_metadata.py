@@ -56,12 +56,12 @@ def thumb(name: str, width: int, height: int, crop: Crop | None = None) -> Rende
 
 
 def test_facts_come_from_the_smallest_whole_picture_big_enough_for_them() -> None:
-    pictures = [thumb("small", 150, 113), thumb("medium", 480, 360), thumb("large", 1280, 960)]
-    assert facts_source(pictures).size.name == "medium"
+    pictures = [thumb("icon", 48, 36), thumb("small", 150, 113), thumb("large", 1280, 960)]
+    assert facts_source(pictures).size.name == "small"
 
 
 def test_facts_come_from_the_largest_whole_picture_when_none_is_big_enough() -> None:
-    assert facts_source([thumb("icon", 48, 36), thumb("small", 150, 113)]).size.name == "small"
+    assert facts_source([thumb("icon", 48, 36), thumb("badge", 80, 60)]).size.name == "badge"
 
 
 def test_facts_come_from_a_crop_only_when_every_size_is_one() -> None:

@@ -19,10 +19,11 @@ from media_worker.engines.placeholders.blurhash import PICTURE_KINDS, blurhash_o
 from media_worker.engines.placeholders.facts import picture_metadata
 from media_worker.engines.port import RenderedThumbnail
 
-# The short side a thumbnail needs to serve as the facts' source: several times the pHash's
+# The short side a thumbnail needs to serve as the facts' source: half again the pHash's
 # reduced copy, so a lossy thumbnail's artefacts and its own resize average out there and a
-# photo's hash does not move with the sizes configured.
-SOURCE_SIDE = 4 * REDUCED
+# photo's hash does not move with the sizes configured, while the decode stays the cheapest
+# (a default job's `small`).
+SOURCE_SIDE = REDUCED + REDUCED // 2
 
 
 def placeholder_metadata(thumbnails: list[RenderedThumbnail],
