@@ -5,7 +5,8 @@ takes rows then starts after the previous taker committed, so it sees every leas
 given and two replicas never hand out rows of the same (target, media) at once. Without the
 lock, two takers planning from the same snapshot could both pick a media's next rows. The lock
 is held for one short statement, never while events are being delivered, and is not taken at
-all when a cheap look finds no row ready (an idle worker's poll is one statement). Statements
+all when a cheap look finds no row ready (an idle worker's poll is one statement; the look is
+skipped while the last take found rows). Statements
 are composed once, when the outbox is opened.
 """
 
@@ -54,20 +55,27 @@ class PostgresOutbox:
             '%(delays)s::float8[]) AS d(seq, delay) WHERE o."seq" = d.seq').format(o=o, now=NOW))
         self._release = _text(sql.SQL(
             'UPDATE {o} SET "leaseUntil" = NULL WHERE "seq" = ANY(%(seqs)s)').format(o=o))
+        self._busy: set[str] = set()  # targets whose last take found rows
 
     def lease(self, target: str, limit: int, lease_seconds: float) -> list[OutboxEntry]:
         params = {"target": target, "limit": limit, "lease": lease_seconds}
 
         def work(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-            ready = conn.execute(self._ready, params).fetchone()
-            if not (ready and ready["ready"]):
-                return []
+            if target not in self._busy:  # idle: one cheap look before the locking take
+                ready = conn.execute(self._ready, params).fetchone()
+                if not (ready and ready["ready"]):
+                    return []
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                              (f"media-worker-outbox:{self._name}:{target}",))
                 return conn.execute(self._take, params).fetchall()
 
-        return sorted((_entry(row) for row in self._run(work)), key=lambda e: e.seq)
+        rows = self._run(work)
+        if rows:
+            self._busy.add(target)
+        else:
+            self._busy.discard(target)
+        return sorted((_entry(row) for row in rows), key=lambda e: e.seq)
 
     def settle(self, settled: Settled) -> None:
         statements: list[tuple[str, dict[str, Any]]] = []
