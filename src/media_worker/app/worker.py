@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -75,12 +76,15 @@ def build_poller(
     metrics: WorkerMetrics | None = None, supervision: Supervision | None = None,
     tracer: Tracer = NO_TRACER,
 ) -> QueuePoller:
+    job_settings = processor_settings(settings)
+    if not getattr(components.engine, "reads_in_place", True):  # the engine given decides
+        job_settings = replace(job_settings, read_videos_in_place=False)
     processor = MediaProcessor(
         repository=components.repository,
         storage=components.storage,
         engine=components.engine,
         queue=components.queue,
-        settings=processor_settings(settings),
+        settings=job_settings,
         logger=logger,
         metrics=metrics,
         tracer=tracer,

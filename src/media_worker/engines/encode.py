@@ -21,7 +21,7 @@ from media_worker.engines.render_clock import encoding
 from media_worker.renditions import Focus
 from media_worker.types import Crop, FitMode, ThumbnailSize
 
-if TYPE_CHECKING:  # numpy loads in a decoder only when an HDR original needs it
+if TYPE_CHECKING:  # the HDR maths load in a decoder only when an HDR original needs them
     from media_worker.engines.color.signal import HdrPicture
 
 KEEP_NONE = 0  # libvips ForeignKeep.NONE: no EXIF, XMP, IPTC, ICC or other metadata

@@ -5,7 +5,7 @@ A representative frame is not the first one (often black or a fade-in): the deco
 a long GOP or a stream of broken packets cannot make a thumbnail expensive. The display matrix
 of phone videos is applied (rotation and mirroring, as the `ffmpeg` tool does), and non-square
 pixels are stretched to the display aspect. An HDR frame (PQ, HLG, Dolby Vision) is tone-mapped
-to SDR at thumbnail size (video_hdr.py); an SDR frame takes the 8-bit path below, without numpy.
+to SDR at thumbnail size (video_hdr.py); an SDR frame takes the 8-bit path below (no HDR maths).
 A preview clip and a storyboard, when asked for, come from the same open container
 (video_preview.py, video_storyboard.py), the clip reading on from the representative frame.
 """

@@ -7,7 +7,7 @@ matrix and range the stream declares: swscale's own RGB output of 10-bit video l
 coded value shifted, exactly. Then the colour core linearises, tone-maps and gamut-maps it
 (`hdr_renditions`), and the display matrix turns both renditions upright.
 
-Imported for HDR frames only: SDR video never loads numpy.
+Imported for HDR frames only: SDR video never loads the HDR maths.
 """
 
 from __future__ import annotations

@@ -69,6 +69,9 @@ class ImagorEngine:
     """ThumbnailEngine over an imagor-protocol HTTP service. Thread-safe: one connection pool
     shared by every worker thread, bounded to `pool_size` connections per host."""
 
+    # The service fetches originals itself; the worker's probe needs a local copy of each.
+    reads_in_place = False
+
     def __init__(
         self,
         *,
