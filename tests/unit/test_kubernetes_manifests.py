@@ -515,6 +515,10 @@ def exported() -> Exported:
                             oldest_age_seconds=30.0)
     for dependency in ("queue", "storage", "database"):
         metrics.set_dependency(dependency, up=True)
+    metrics.events_delivered("webhook")
+    metrics.event_delivery_failed("webhook")
+    metrics.events_dropped("webhook")
+    metrics.observe_outbox("webhook", 3, 12.0)
     with metrics.tracking_in_flight():
         text = metrics.render().decode()
     result: Exported = defaultdict(lambda: defaultdict(set))
