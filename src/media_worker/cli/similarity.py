@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,9 +14,11 @@ from rich.progress import Progress, TaskID
 
 from media_worker.cli.common import fail, operator_session
 from media_worker.cli.root import app
-from media_worker.duplicates import Member, chunks, near_duplicate_groups
 from media_worker.similarity import PerceptualIndex, SimilarMedia, hash_bits
 from media_worker.types import MediaRecord, MediaStatus
+
+if TYPE_CHECKING:  # numpy: see `duplicates`
+    from media_worker.duplicates import Member
 
 PANEL = "Inspect"
 BATCH = 10_000  # hashes read per statement by `duplicates`
@@ -69,6 +71,10 @@ def duplicates(
     Two media are linked when their hashes are within --max-distance; a group is every media
     linked to it directly or through others (so two members may be farther apart: each
     member's distance to the group's first is shown). Largest groups first."""
+    # Imported here: numpy would otherwise load in every worker process, which imports the
+    # CLI to run but never groups the library.
+    from media_worker.duplicates import chunks, near_duplicate_groups
+
     console = Console(stderr=True)
     with Progress(console=console, transient=True,
                   disable=as_json or not console.is_terminal) as bar:
