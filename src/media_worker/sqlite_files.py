@@ -15,15 +15,20 @@ from pathlib import Path
 BUSY_TIMEOUT_MS = 15_000
 
 
-@contextmanager
-def sqlite_connection(path: Path) -> Iterator[sqlite3.Connection]:
-    """A short-lived connection to the table's file: autocommit (each statement, or a BEGIN
-    IMMEDIATE block, is its own transaction), rows by column name, shareable across threads."""
+def open_sqlite(path: Path) -> sqlite3.Connection:
+    """A connection to the table's file: autocommit (each statement, or a BEGIN IMMEDIATE
+    block, is its own transaction), rows by column name, shareable across threads."""
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
-    with closing(conn):
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+@contextmanager
+def sqlite_connection(path: Path) -> Iterator[sqlite3.Connection]:
+    """A short-lived connection (open_sqlite), closed on exit."""
+    with closing(open_sqlite(path)) as conn:
         yield conn
 
 

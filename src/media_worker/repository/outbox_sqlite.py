@@ -2,12 +2,20 @@
 
 Taking rows runs in a BEGIN IMMEDIATE transaction: SQLite has one writer at a time, so the
 statement sees every lease given before it, across the processes sharing the file. The write
-lock is held for one statement, never while events are being delivered.
+lock is held for one statement, never while events are being delivered, and not taken at all
+when a read finds no row ready (an idle poll).
+
+Unlike the repository's calls, each thread keeps its connection: a new connection parses the
+schema again at its first statement, which cost a dispatcher's poll more than its work. These
+connections commit with `synchronous = NORMAL` (no flush per commit; WAL keeps the file
+consistent): a lease or a delete lost to a power cut only sends an event again, which at least
+once allows.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +24,7 @@ from typing import TypeVar
 from media_worker.errors import RepositoryUnavailableError
 from media_worker.events.outbox import OutboxEntry, Settled, TargetDepth
 from media_worker.repository.rows import as_utc
-from media_worker.sqlite_files import sqlite_connection, utc_text
+from media_worker.sqlite_files import open_sqlite, utc_text
 
 T = TypeVar("T")
 COLUMNS = ('"seq", "id", "target", "mediaId", "payload", json_extract("payload", \'$.type\') '
@@ -30,9 +38,15 @@ class SqliteOutbox:
         """`table` is a quoted identifier."""
         self._path = path
         self._table = table
+        self._local = threading.local()
 
     def lease(self, target: str, limit: int, lease_seconds: float) -> list[OutboxEntry]:
         now = datetime.now(UTC)
+        ready = self._run(lambda conn: conn.execute(
+            f'SELECT EXISTS (SELECT 1 FROM {self._table} WHERE "target" = ? AND '
+            '("leaseUntil" IS NULL OR "leaseUntil" <= ?))', (target, utc_text(now))).fetchone())
+        if not (ready and ready[0]):
+            return []
         query = (
             f'UPDATE {self._table} SET "leaseUntil" = :lease WHERE "seq" IN ('
             f'SELECT o."seq" FROM {self._table} o WHERE o."target" = :target AND NOT EXISTS ('
@@ -106,10 +120,23 @@ class SqliteOutbox:
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            with sqlite_connection(self._path) as conn:
-                return work(conn)
+            return work(self._connection())
         except sqlite3.OperationalError as exc:
+            self._drop()  # a connection that failed is not trusted again
             raise RepositoryUnavailableError(f"embedded database unavailable: {exc}") from None
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = open_sqlite(self._path)
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
 
 
 def _entry(row: sqlite3.Row) -> OutboxEntry:
