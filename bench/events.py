@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from media_worker.events.webhook_target import WebhookTarget
 from media_worker.repository.port import MediaStore, NewMedia
 from media_worker.repository.postgres import PostgresMediaRepository
 from media_worker.repository.sqlite import SqliteMediaRepository
+from media_worker.sqlite_files import open_sqlite
 from media_worker.supervision import Supervision
 from media_worker.types import ThumbnailData
 
@@ -144,7 +145,12 @@ def repository(case: Case, workdir: Path) -> Iterator[MediaStore]:
         path = workdir / f"events-{uuid.uuid4().hex[:8]}.db"
         repo: MediaStore = SqliteMediaRepository(path, events=case.recording)
         repo.migrate()
-        yield repo
+        # One connection held open for the whole case, events on or off: the repository opens
+        # a connection per call, and the last one to close a WAL database checkpoints it. The
+        # outbox's kept connections would spare the events-on case those checkpoints and make
+        # it look cheaper than events off; with this one, neither pays them.
+        with closing(open_sqlite(path)):
+            yield repo
         return
     name = f"mw_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
