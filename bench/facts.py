@@ -81,7 +81,7 @@ def _job_cost(inputs: Inputs, reps: int, report: Report) -> None:
                      stub="media_worker.engines.local.placeholder_metadata"),
         "blurhash": _job(engine, source, frozenset({"blurhash"}), stub_exif=True,
                          stub="media_worker.engines.placeholders.of_thumbnails."
-                              "picture_metadata"),
+                              "pixel_metadata"),
     }
     for measure in variants.values():
         measure()

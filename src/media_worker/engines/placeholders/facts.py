@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import numpy as np
 import pyvips
 
 from media_worker.engines.phash import phash_of_pixels, reduced_pixels
@@ -26,14 +27,19 @@ from media_worker.engines.placeholders.pixels import as_rgba, fitted, halved
 from media_worker.renditions import PLACEHOLDER_KINDS as KINDS
 from media_worker.renditions import parse_placeholders
 
-__all__ = ["KINDS", "parse_placeholders", "picture_metadata"]
+__all__ = ["KINDS", "parse_placeholders", "picture_metadata", "pixel_metadata"]
 
 def picture_metadata(picture: pyvips.Image, kinds: frozenset[str]) -> dict[str, Any]:
     """`thumbhash`, `dominantColor` and `palette` (those `kinds` asks for) and `phash` (always:
     it is no placeholder) of the upright, decoded, 8-bit picture; BlurHash is not here (it is
     made from the smallest thumbnail, placeholders/blurhash.py)."""
+    return pixel_metadata(reduced_pixels(picture), kinds)
+
+
+def pixel_metadata(pixels: np.ndarray, kinds: frozenset[str]) -> dict[str, Any]:
+    """The same facts from the picture's 8-bit (h, w, bands) pixels, already brought down to
+    about phash.REDUCED on their short side."""
     facts: dict[str, Any] = {}
-    pixels = reduced_pixels(picture)
     if {"thumbhash", "colors"} & kinds:
         rgba = fitted(as_rgba(pixels), thumbhash.SIDE)
         if "thumbhash" in kinds:

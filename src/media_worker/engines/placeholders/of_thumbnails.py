@@ -10,13 +10,15 @@ job whose sizes are all crops takes its facts from a crop: what the app shows of
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-import pyvips
+import numpy as np
+from PIL import Image
 
 from media_worker.engines.phash import REDUCED
 from media_worker.engines.placeholders.blurhash import PICTURE_KINDS, blurhash_of
-from media_worker.engines.placeholders.facts import picture_metadata
+from media_worker.engines.placeholders.facts import pixel_metadata
 from media_worker.engines.port import RenderedThumbnail
 
 # The short side a thumbnail needs to serve as the facts' source: half again the pHash's
@@ -36,9 +38,25 @@ def placeholder_metadata(thumbnails: list[RenderedThumbnail],
     metadata: dict[str, Any] = {}
     if "blurhash" in kinds:
         metadata["placeholder"] = {"type": "blurhash", "value": blurhash_of(pictures)}
-    source = facts_source(pictures)
-    picture = pyvips.Image.new_from_buffer(source.data, "")  # the first frame of an animation
-    return metadata | picture_metadata(picture, kinds)
+    return metadata | pixel_metadata(reduced_thumbnail(facts_source(pictures)), kinds)
+
+
+def reduced_thumbnail(thumb: RenderedThumbnail) -> np.ndarray:
+    """The thumbnail's first frame as 8-bit RGB(A), its short side brought down to REDUCED.
+    Pillow, not libvips: on a picture this small, each libvips call costs more than Pillow's
+    whole decode and resize (docs/performance.md, bench 19)."""
+    with Image.open(io.BytesIO(thumb.data)) as opened:
+        alpha = "A" in opened.getbands() or "transparency" in opened.info
+        picture = opened.convert("RGBA" if alpha else "RGB")
+    scale = REDUCED / min(picture.size)
+    if scale < 1:
+        size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+        if alpha:  # premultiplied, so colour under transparent pixels does not bleed
+            picture = picture.convert("RGBa").resize(size, Image.Resampling.LANCZOS)
+            picture = picture.convert("RGBA")
+        else:
+            picture = picture.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(picture)
 
 
 def facts_source(pictures: list[RenderedThumbnail]) -> RenderedThumbnail:
