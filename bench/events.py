@@ -149,7 +149,8 @@ def repository(case: Case, workdir: Path) -> Iterator[MediaStore]:
         # a connection per call, and the last one to close a WAL database checkpoints it. The
         # outbox's kept connections would spare the events-on case those checkpoints and make
         # it look cheaper than events off; with this one, neither pays them.
-        with closing(open_sqlite(path)):
+        with closing(open_sqlite(path)) as held:
+            held.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the file
             yield repo
         return
     name = f"mw_bench_{uuid.uuid4().hex[:10]}"
