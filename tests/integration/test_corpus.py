@@ -127,21 +127,30 @@ def check_thumbnails(storage, record: MediaRecord, deployment: Deployment) -> No
 
 
 def process_tree_rss(root: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
+    """Resident memory of a process and all its descendants, from /proc. A child caught between
+    its fork and its exec (the decoder pool spawns one through a fork of the worker) still maps
+    its parent's pages, which are not memory of its own: it is counted once it has exec'd."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    commands: dict[int, bytes] = {}
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             status = (entry / "status").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes()
         except OSError:
             continue
+        parents[int(entry.name)] = int(stat[1])
         children.setdefault(int(stat[1]), []).append(int(entry.name))
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 rss[int(entry.name)] = int(line.split()[1]) * 1024
+    for pid, parent in parents.items():
+        if pid != root and commands.get(pid) == commands.get(parent):
+            rss.pop(pid, None)  # forked, not yet exec'd
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
