@@ -5,8 +5,9 @@ What a job costs the worker process for its status changes, measured with getrus
 of this process's threads: the repository's claim, lease extension and completion of each job
 (the rows were inserted beforehand, as the API does), and with events on also the dispatcher
 delivering the job's two events (media.processing, media.ready) on its supervised loop at the
-default poll interval, until the outbox is empty. The webhook receiver and moto (SQS) run in
-processes of their own and PostgreSQL is a server: their CPU is not the worker's. The row's
+default poll interval, until the outbox is empty. The webhook receiver, moto and LocalStack
+(SQS, when installed: it keeps connections alive as AWS does, moto does not) run in processes
+of their own and PostgreSQL is a server: their CPU is not the worker's. The row's
 thumbnails and metadata are those of a three-size photo job. Jobs start `--rate` per second
 (about what a worker on two cores finishes end to end, so the dispatcher's rounds see as many
 events as in production, and its idle polls count too). Each case runs `--jobs` jobs, `--reps`
@@ -26,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import boto3
 import psycopg
 import structlog
 from psycopg import sql
+from tests.servers import ServerUnavailable, find_localstack_python, localstack_server
 
 from bench.common import POSTGRES_ADMIN_URL, Report, Row, Skip, Target, median, self_cpu
 from media_worker.events.aws_batch import client_config
@@ -88,7 +90,7 @@ class Case:
     name: str
     database: str  # postgres | sqlite
     recording: EventRecording
-    target: str | None = None  # webhook | sqs
+    target: str | None = None  # webhook | sqs-moto | sqs-localstack
 
 
 CASES = (
@@ -97,7 +99,9 @@ CASES = (
     Case("PostgreSQL, NOTIFY + webhook", "postgres",
          EventRecording(targets=("webhook",), channel="media_status"), "webhook"),
     Case("PostgreSQL, NOTIFY + SQS FIFO (moto)", "postgres",
-         EventRecording(targets=("sqs",), channel="media_status"), "sqs"),
+         EventRecording(targets=("sqs",), channel="media_status"), "sqs-moto"),
+    Case("PostgreSQL, NOTIFY + SQS FIFO (LocalStack)", "postgres",
+         EventRecording(targets=("sqs",), channel="media_status"), "sqs-localstack"),
     Case("SQLite, events off", "sqlite", EventRecording()),
     Case("SQLite, webhook", "sqlite", EventRecording(targets=("webhook",)), "webhook"),
 )
@@ -107,12 +111,14 @@ CASES = (
 @dataclass
 class Destinations:
     webhook_url: str
-    sqs_endpoint: str | None
+    sqs_endpoints: dict[str, str]  # server name (moto, localstack) → endpoint
 
 
 @contextmanager
 def destinations(workdir: Path) -> Iterator[Destinations]:
-    """A webhook receiver and (when moto is installed) a moto server, each a process."""
+    """A webhook receiver, a moto server and (when installed) LocalStack, each a process.
+    moto's server closes every connection, so each of its calls also pays a TCP connect;
+    LocalStack keeps connections alive, as AWS does."""
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE,
                                 text=True)
     assert receiver.stdout is not None
@@ -120,8 +126,14 @@ def destinations(workdir: Path) -> Iterator[Destinations]:
     try:
         from bench.pipeline import services
 
-        with services(workdir) as svc:
-            yield Destinations(f"http://127.0.0.1:{port}/hooks", svc.endpoint)
+        with services(workdir) as svc, ExitStack() as stack:
+            endpoints = {"moto": svc.endpoint}
+            with suppress(ServerUnavailable):
+                find_localstack_python()
+                (workdir / "localstack").mkdir(exist_ok=True)
+                endpoints["localstack"] = stack.enter_context(
+                    localstack_server(workdir / "localstack"))
+            yield Destinations(f"http://127.0.0.1:{port}/hooks", endpoints)
     finally:
         receiver.terminate()
         receiver.wait(timeout=10)
@@ -130,8 +142,8 @@ def destinations(workdir: Path) -> Iterator[Destinations]:
 def build_target(kind: str, where: Destinations) -> EventTarget:
     if kind == "webhook":
         return WebhookTarget(where.webhook_url, SECRET, timeout_seconds=10)
-    assert where.sqs_endpoint is not None
-    sqs = boto3.client("sqs", endpoint_url=where.sqs_endpoint, config=client_config("us-east-1"),
+    endpoint = where.sqs_endpoints[kind.removeprefix("sqs-")]
+    sqs = boto3.client("sqs", endpoint_url=endpoint, config=client_config("us-east-1"),
                        aws_access_key_id="test", aws_secret_access_key="test")
     url = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}.fifo",
                            Attributes={"FifoQueue": "true"})["QueueUrl"]
@@ -275,16 +287,18 @@ def events_bench(report: Report, workdir: Path, *, jobs: int, reps: int,
         raise Skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: "
                    f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    samples: dict[str, list[float]] = {case.name: [] for case in CASES}
     with destinations(workdir) as where:
+        cases = [case for case in CASES if not case.target or not case.target.startswith("sqs")
+                 or case.target.removeprefix("sqs-") in where.sqs_endpoints]
+        samples: dict[str, list[float]] = {case.name: [] for case in cases}
         for rep in range(reps):  # every case once per repetition: load changes hit them alike
-            for case in CASES:
+            for case in cases:
                 samples[case.name].append(cpu_per_job(case, jobs, workdir, where, rate=rate))
             print(f"  repetition {rep + 1}: " + ", ".join(
                 f"{name} {values[-1] * 1000:.3f}" for name, values in samples.items()),
                 flush=True)
     results = {name: median(values) * 1000 for name, values in samples.items()}
-    for case in CASES:
+    for case in cases:
         if not case.recording.any:
             continue
         baseline = next(other.name for other in CASES
@@ -294,7 +308,7 @@ def events_bench(report: Report, workdir: Path, *, jobs: int, reps: int,
                                                    strict=True)) * 1000
         pace = f"{rate:g} jobs/s" if rate > 0 else "back to back"
         report.add(Row("events", f"{case.name}, {pace}: added CPU per job / 1 ms",
-                       f"{results[case.name]:.3f} ms (+{added:.3f} ms)",
+                       f"{results[case.name]:.3f} ms ({added:+.3f} ms)",
                        f"{results[baseline]:.3f} ms off", added / BUDGET_MS,
                        Target("<=", 1.0)))
     return results
