@@ -247,7 +247,7 @@ def test_a_stopped_dispatcher_takes_nothing_more(tmp_path: Path) -> None:
 def test_the_keeper_drops_old_events_of_any_target_with_a_line_each(tmp_path: Path) -> None:
     w = world(tmp_path, ScriptedTarget())
     media = w.job()
-    time.sleep(0.01)  # older than the maximum age (timestamps are in milliseconds)
+    time.sleep(0.05)  # well past the maximum age (timestamps are in milliseconds)
     keeper = OutboxKeeper(w.repository.outbox(), targets=["webhook"], max_age_seconds=0.001,
                           logger=structlog.get_logger("test"), metrics=w.metrics)
     with capture_logs() as logs:
