@@ -126,10 +126,12 @@ def check_thumbnails(storage, record: MediaRecord, deployment: Deployment) -> No
         assert abs(image.height - height * scale) <= 1.5, (record.key, thumb.size)
 
 
-def process_tree_rss(root: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc. A child caught between
-    its fork and its exec (the decoder pool spawns one through a fork of the worker) still maps
-    its parent's pages, which are not memory of its own: it is counted once it has exec'd."""
+def process_tree_pss(root: int) -> int:
+    """Memory of a process and all its descendants, from /proc: their proportional set sizes
+    (PSS), so the libraries every decoder maps (libvips, FFmpeg, numpy) count once, as the
+    container's memory limit counts them, not once per process as summed RSS would. A child
+    caught between its fork and its exec still maps its parent's pages, which are not memory
+    of its own: it is counted once it has exec'd."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     commands: dict[int, bytes] = {}
@@ -139,14 +141,14 @@ def process_tree_rss(root: int) -> int:
             continue
         try:
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            status = (entry / "status").read_text()
+            status = (entry / "smaps_rollup").read_text()
             commands[int(entry.name)] = (entry / "cmdline").read_bytes()
         except OSError:
             continue
         parents[int(entry.name)] = int(stat[1])
         children.setdefault(int(stat[1]), []).append(int(entry.name))
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith("Pss:"):
                 rss[int(entry.name)] = int(line.split()[1]) * 1024
     for pid, parent in parents.items():
         if pid != root and commands.get(pid) == commands.get(parent):
@@ -162,7 +164,7 @@ def process_tree_rss(root: int) -> int:
 def test_decompression_bombs_keep_the_worker_under_300_mb(
     embedded_deployment: Deployment, corpus: Path, tmp_path: Path
 ) -> None:
-    """Peak resident memory of the worker and its decoder processes together, sampled from
+    """Peak memory (summed PSS) of the worker and its decoder processes together, sampled from
     /proc every 20 ms while it drains the bombs (24 MP photos are measured in bench/)."""
     deployment = embedded_deployment
     malformed = corpus / "images" / "malformed"
@@ -171,11 +173,11 @@ def test_decompression_bombs_keep_the_worker_under_300_mb(
     worker = deployment.start("run", "--drain", "--concurrency", "2", log=tmp_path / "w.log")
     peak, started = 0, time.monotonic()
     while worker.poll() is None:
-        peak = max(peak, process_tree_rss(worker.pid))
+        peak = max(peak, process_tree_pss(worker.pid))
         time.sleep(0.02)
         assert time.monotonic() - started < 180, "worker did not drain in time"
     assert worker.returncode == 0
-    print(f"\nMEMORY peak RSS of worker + decoders: {peak / 2**20:.0f} MiB "
+    print(f"\nMEMORY peak PSS of worker + decoders: {peak / 2**20:.0f} MiB "
           f"(cpu count {os.cpu_count()})")
     assert peak < MEMORY_LIMIT_BYTES
     with deployment.components() as components:
