@@ -39,10 +39,9 @@ from psycopg import sql
 from tests.servers import ServerUnavailable, find_localstack_python, localstack_server
 
 from bench.common import POSTGRES_ADMIN_URL, Report, Row, Skip, Target, median, self_cpu
-from media_worker.events.aws_batch import client_config
+from media_worker.events.aws_batch import client_config, sqs_target
 from media_worker.events.dispatcher import Dispatcher, DispatchSettings
 from media_worker.events.outbox import EventRecording, OutboxEntry, Settled
-from media_worker.events.sqs_target import SqsTarget
 from media_worker.events.target import DeliveryReport, EventTarget
 from media_worker.events.webhook_target import WebhookTarget
 from media_worker.repository.port import MediaStore, NewMedia
@@ -147,7 +146,7 @@ def build_target(kind: str, where: Destinations) -> EventTarget:
                        aws_access_key_id="test", aws_secret_access_key="test")
     url = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}.fifo",
                            Attributes={"FifoQueue": "true"})["QueueUrl"]
-    return SqsTarget(url, sqs)
+    return sqs_target(url, sqs)
 
 
 # --- one measurement -----------------------------------------------------------------------

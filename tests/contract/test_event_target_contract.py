@@ -21,10 +21,8 @@ import boto3
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from media_worker.events.aws_batch import client_config
+from media_worker.events.aws_batch import client_config, sns_target, sqs_target
 from media_worker.events.outbox import OutboxEntry
-from media_worker.events.sns_target import SnsTarget
-from media_worker.events.sqs_target import SqsTarget
 from media_worker.events.target import EventTarget
 from media_worker.events.webhook_target import WebhookTarget
 from tests.conftest import REPO_ROOT, sqs_endpoint
@@ -116,7 +114,7 @@ def open_destination(kind: str, request: pytest.FixtureRequest,
     sqs = sqs_client(endpoint)
     queue_url = fifo_queue(sqs, name)
     if service == "sqs":
-        target: EventTarget = SqsTarget(queue_url, sqs_client(endpoint))
+        target: EventTarget = sqs_target(queue_url, sqs_client(endpoint))
     else:
         sns = boto3.client("sns", endpoint_url=endpoint, config=client_config("us-east-1"),
                            **KEYS)
@@ -126,7 +124,7 @@ def open_destination(kind: str, request: pytest.FixtureRequest,
             "Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
                       Attributes={"RawMessageDelivery": "true"})
-        target = SnsTarget(topic, sns)
+        target = sns_target(topic, sns)
     yield Destination(target, reader(sqs, queue_url))
     target.close()
     sqs.close()
@@ -146,8 +144,8 @@ def unreachable(kind: str) -> EventTarget:
     client = boto3.client(kind, endpoint_url=endpoint, config=client_config("us-east-1"),
                           **KEYS)
     if kind == "sqs":
-        return SqsTarget(f"{endpoint}/000000000000/events.fifo", client)
-    return SnsTarget("arn:aws:sns:us-east-1:000000000000:events.fifo", client)
+        return sqs_target(f"{endpoint}/000000000000/events.fifo", client)
+    return sns_target("arn:aws:sns:us-east-1:000000000000:events.fifo", client)
 
 
 # --- every target --------------------------------------------------------------------------

@@ -43,16 +43,16 @@ def build_event_targets(settings: Settings, logger: Logger | None = None) -> lis
                 settings.events_webhook_url, settings.events_webhook_secret.get_secret_value(),
                 timeout_seconds=settings.events_webhook_timeout_seconds))
         elif name == "sqs":
-            from media_worker.events.sqs_target import SqsTarget
+            from media_worker.events.aws_batch import sqs_target
 
             assert settings.events_sqs_url
-            targets.append(SqsTarget(settings.events_sqs_url, _client(settings, "sqs", logger)))
+            targets.append(sqs_target(settings.events_sqs_url, _client(settings, "sqs", logger)))
         else:
-            from media_worker.events.sns_target import SnsTarget
+            from media_worker.events.aws_batch import sns_target
 
             assert settings.events_sns_topic_arn
-            targets.append(SnsTarget(settings.events_sns_topic_arn,
-                                     _client(settings, "sns", logger)))
+            targets.append(sns_target(settings.events_sns_topic_arn,
+                                      _client(settings, "sns", logger)))
     return targets
 
 

@@ -4,6 +4,7 @@ The repositories write each event into an outbox table in the same transaction a
 change (and, on PostgreSQL, queue a NOTIFY); a dispatcher per configured target delivers the
 outbox rows, oldest first and in order per media, and deletes them once the target has them.
 `outbox` holds the port of that table, `target` the port of a destination, `dispatcher` the
-delivery loop, `keeper` the outbox's upkeep, and one module per target (webhook, SQS, SNS).
+delivery loop, `keeper` the outbox's upkeep, `webhook_target` the webhook target and
+`aws_batch` the SQS and SNS one.
 docs/events.md is the user's guide.
 """
