@@ -13,14 +13,13 @@ are composed once, when the outbox is opened.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 
 from media_worker.events.outbox import OutboxEntry, Settled, TargetDepth
-from media_worker.repository.rows import as_utc
+from media_worker.repository.outbox_rows import outbox_entries, outbox_entry, target_depths
 
 T = TypeVar("T")
 Run = Callable[[Callable[[psycopg.Connection[Any]], T]], T]
@@ -75,7 +74,7 @@ class PostgresOutbox:
             self._busy.add(target)
         else:
             self._busy.discard(target)
-        return sorted((_entry(row) for row in rows), key=lambda e: e.seq)
+        return outbox_entries(rows)
 
     def settle(self, settled: Settled) -> None:
         statements: list[tuple[str, dict[str, Any]]] = []
@@ -108,22 +107,20 @@ class PostgresOutbox:
             "RETURNING {columns}").format(o=self._table, now=NOW, columns=COLUMNS)
         params = {"age": max_age_seconds, "limit": limit}
         rows = self._run(lambda conn: conn.execute(query, params).fetchall())
-        return sorted((_entry(row) for row in rows), key=lambda e: e.seq)
+        return outbox_entries(rows)
 
     def depth(self) -> dict[str, TargetDepth]:
         query = sql.SQL('SELECT "target", count(*) AS n, min("createdAt") AS oldest FROM {o} '
                         'GROUP BY "target"').format(o=self._table)
         rows = self._run(lambda conn: conn.execute(query).fetchall())
-        now = datetime.now(UTC)
-        return {row["target"]: TargetDepth(row["n"], _age(now, row["oldest"])) for row in rows}
+        return target_depths(rows)
 
     def follow(self, after_seq: int, limit: int) -> list[OutboxEntry]:
         query = sql.SQL('SELECT {columns} FROM {o} WHERE "seq" > %(after)s ORDER BY "seq" '
                         "LIMIT %(limit)s").format(o=self._table, columns=COLUMNS)
         params = {"after": after_seq, "limit": limit}
-        return [_entry(row) for row in self._run(lambda conn: conn.execute(query, params)
-                                                 .fetchall())]
-
+        rows = self._run(lambda conn: conn.execute(query, params).fetchall())
+        return [outbox_entry(row) for row in rows]
 
     def latest_seq(self) -> int:
         # The sequence, not max(seq): the rows before may all be delivered and gone.
@@ -132,18 +129,6 @@ class PostgresOutbox:
         row = self._run(lambda conn: conn.execute(query).fetchone())
         return int(row["seq"]) if row else 0
 
+
 def _text(statement: sql.Composable) -> str:
     return statement.as_string(None)
-
-
-def _entry(row: dict[str, Any]) -> OutboxEntry:
-    created = as_utc(row["createdAt"])
-    assert created is not None
-    return OutboxEntry(seq=row["seq"], target=row["target"], event_id=row["id"],
-                       media_id=row["mediaId"], event_type=row["type"] or "",
-                       payload=row["payload"], attempts=row["attempts"], created_at=created)
-
-
-def _age(now: datetime, oldest: datetime | None) -> float | None:
-    moment = as_utc(oldest)
-    return None if moment is None else max(0.0, (now - moment).total_seconds())

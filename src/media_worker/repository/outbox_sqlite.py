@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from media_worker.errors import RepositoryUnavailableError
 from media_worker.events.outbox import OutboxEntry, Settled, TargetDepth
-from media_worker.repository.rows import as_utc
+from media_worker.repository.outbox_rows import outbox_entries, outbox_entry, target_depths
 from media_worker.sqlite_files import open_sqlite, utc_text
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ class SqliteOutbox:
         params = {"target": target, "limit": limit, "now": utc_text(now),
                   "lease": utc_text(now + timedelta(seconds=lease_seconds))}
         rows = self._transaction(lambda conn: conn.execute(query, params).fetchall())
-        return sorted((_entry(row) for row in rows), key=lambda e: e.seq)
+        return outbox_entries(rows)
 
     def settle(self, settled: Settled) -> None:
         now = datetime.now(UTC)
@@ -82,20 +82,19 @@ class SqliteOutbox:
                  f"RETURNING {COLUMNS}")
         rows = self._transaction(
             lambda conn: conn.execute(query, {"cutoff": cutoff, "limit": limit}).fetchall())
-        return sorted((_entry(row) for row in rows), key=lambda e: e.seq)
+        return outbox_entries(rows)
 
     def depth(self) -> dict[str, TargetDepth]:
         rows = self._run(lambda conn: conn.execute(
             f'SELECT "target", count(*) AS n, min("createdAt") AS oldest FROM {self._table} '
             'GROUP BY "target"').fetchall())
-        now = datetime.now(UTC)
-        return {row["target"]: TargetDepth(row["n"], _age(now, row["oldest"])) for row in rows}
+        return target_depths(rows)
 
     def follow(self, after_seq: int, limit: int) -> list[OutboxEntry]:
         rows = self._run(lambda conn: conn.execute(
             f'SELECT {COLUMNS} FROM {self._table} WHERE "seq" > ? ORDER BY "seq" LIMIT ?',
             (after_seq, limit)).fetchall())
-        return [_entry(row) for row in rows]
+        return [outbox_entry(row) for row in rows]
 
     def latest_seq(self) -> int:
         # AUTOINCREMENT's counter, not max(seq): the rows before may all be delivered and gone.
@@ -137,18 +136,3 @@ class SqliteOutbox:
         self._local.conn = None
         if conn is not None:
             conn.close()
-
-
-def _entry(row: sqlite3.Row) -> OutboxEntry:
-    created = as_utc(row["createdAt"])
-    assert created is not None
-    return OutboxEntry(seq=row["seq"], target=row["target"], event_id=row["id"],
-                       media_id=row["mediaId"], event_type=row["type"] or "",
-                       payload=row["payload"], attempts=row["attempts"], created_at=created)
-
-
-def _age(now: datetime, oldest: str | None) -> float | None:
-    moment = as_utc(oldest)
-    return None if moment is None else max(0.0, (now - moment).total_seconds())
-
-
