@@ -233,6 +233,9 @@ class Counting:
         self.done = threading.Event()
         self.name = target.name
         self.max_batch = target.max_batch
+        # Forwarded as the dispatcher reads it: without it, a FIFO target's batch would carry
+        # one event per media, as it never does in the worker.
+        self.keeps_batch_order = getattr(target, "keeps_batch_order", False)
         self.call_timeout_seconds = target.call_timeout_seconds
 
     def deliver(self, events: Sequence[OutboxEntry]) -> DeliveryReport:
