@@ -28,7 +28,6 @@ import pyvips
 
 from bench.common import (
     MAX_PIXELS,
-    MAX_VIDEO_SECONDS,
     Inputs,
     Report,
     Row,
@@ -36,6 +35,8 @@ from bench.common import (
     Target,
     children_cpu_of,
     cpu_of,
+    interleaved,
+    local_engine,
     median,
 )
 from media_worker.engines.images import render_image
@@ -55,7 +56,7 @@ def animation_bench(inputs: Inputs, reps: int, report: Report) -> None:
         if not shutil.which(tool):
             raise Skip(f"{tool} is not installed (scripts/ensure-tools.sh --bench: Debian "
                        "webp and libvips-tools)")
-    engine = LocalEngine(max_pixels=MAX_PIXELS, max_video_seconds=MAX_VIDEO_SECONDS)
+    engine = local_engine()
     scratch = Path(tempfile.mkdtemp(prefix="bench-animation-", dir=inputs.workdir))
     out = scratch / "out.webp"
     for relative in GIFS:
@@ -77,7 +78,7 @@ def animation_bench(inputs: Inputs, reps: int, report: Report) -> None:
                 [["vipsthumbnail", f"{g}[n=-1]", "-s", f"{BOX}x{BOX}",
                   "-o", f"{out}[Q=80,effort=2]"]]),
         }
-        times = _interleaved(variants, reps)
+        times = interleaved(variants, reps)
         per_frame = {name: median(values) / frames for name, values in times.items()}
         case = f"{gif.name} {header.width}x{header.height}, {frames} frames"
         for anchor, ours in (("gif2webp", "ours same size"), ("img2webp", "ours same size"),
@@ -102,17 +103,6 @@ def _ours_image(gif: Path, sizes: list[ThumbnailSize]) -> Callable[[], float]:
     media_type = sniff(gif)
     return lambda: cpu_of(lambda: render_image(gif, media_type, sizes, OutputSpec(),
                                                max_pixels=MAX_PIXELS))
-
-
-def _interleaved(variants: dict[str, Callable[[], float]], reps: int) -> dict[str, list[float]]:
-    """Each variant once to warm up, then `reps` rounds of all of them in turn."""
-    for measure in variants.values():
-        measure()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(reps):
-        for name, measure in variants.items():
-            times[name].append(measure())
-    return times
 
 
 def _img2webp_command(gif: Path, scratch: Path, out: Path) -> list[str]:

@@ -16,17 +16,20 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tests.conftest import CORPUS, POSTGRES_ADMIN_URL, REPO_ROOT, free_port  # noqa: F401
 
 from media_worker.config import Settings, ThumbnailFormat
 from media_worker.engines.port import OutputSpec, SourceMedia
 from media_worker.types import ThumbnailSize
+
+if TYPE_CHECKING:
+    from media_worker.engines.local import LocalEngine
 
 T = TypeVar("T")
 SIZES = [ThumbnailSize.parse(text) for text in ("small:150x150", "medium:480x480",
@@ -218,6 +221,57 @@ def wall_of(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def timed(action: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds (this process, every thread) of running `action`."""
+    cpu, start = self_cpu(), time.perf_counter()
+    action()
+    return time.perf_counter() - start, self_cpu() - cpu
+
+
+def timed_command(args: Sequence[str], *, cwd: Path | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of running a command-line tool (its process, start-up included);
+    what it writes to stdout is thrown away, its stderr is the error when it fails."""
+    cpu, start = children_cpu(), time.perf_counter()
+    result = subprocess.run(list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=cwd, check=False)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed ({result.returncode}): "
+                           f"{result.stderr.decode(errors='replace').strip()[-400:]}")
+    return wall, children_cpu() - cpu
+
+
+# --- side by side -------------------------------------------------------------------------
+@dataclass
+class Timings:
+    """Wall and CPU seconds of each run of one variant."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def interleaved(variants: Mapping[str, Callable[[], T]], reps: int, *,
+                warm_up: bool = True) -> dict[str, list[T]]:
+    """Each variant once to warm up (unless the caller did), then `reps` rounds of all of
+    them in turn, so load from other processes weighs on every variant alike."""
+    if warm_up:
+        for measure in variants.values():
+            measure()
+    samples: dict[str, list[T]] = {name: [] for name in variants}
+    for _ in range(reps):
+        for name, measure in variants.items():
+            samples[name].append(measure())
+    return samples
+
+
+def interleaved_timings(variants: Mapping[str, Callable[[], tuple[float, float]]], reps: int,
+                        *, warm_up: bool = True) -> dict[str, Timings]:
+    """`interleaved` of variants that each return (wall, CPU) seconds of a run (`timed`,
+    `timed_command`)."""
+    return {name: Timings([wall for wall, _ in runs], [cpu for _, cpu in runs])
+            for name, runs in interleaved(variants, reps, warm_up=warm_up).items()}
+
+
 # --- statistics ---------------------------------------------------------------------------
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
@@ -341,7 +395,14 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-# --- concurrency --------------------------------------------------------------------------
+# --- engines ------------------------------------------------------------------------------
+def local_engine() -> LocalEngine:
+    """The worker's engine in this process, with the worker's default limits."""
+    from media_worker.engines.local import LocalEngine
+
+    return LocalEngine(max_pixels=MAX_PIXELS, max_video_seconds=MAX_VIDEO_SECONDS)
+
+
 def isolated_engine(workers: int) -> object:
     """The worker's own engine, built by the worker's own code (`app.build_engine`): an
     IsolatedEngine process pool of `workers` LocalEngine children."""

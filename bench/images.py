@@ -26,8 +26,6 @@ from pillow_heif import options as heif_options
 
 from bench.batch import BatchSamples
 from bench.common import (
-    MAX_PIXELS,
-    MAX_VIDEO_SECONDS,
     SIZES,
     WEBP_Q80,
     Inputs,
@@ -39,6 +37,7 @@ from bench.common import (
     children_cpu_of,
     cpu_of,
     geomean,
+    local_engine,
     median,
     seconds,
 )
@@ -57,7 +56,7 @@ JPEG_Q80 = OutputSpec(format=ThumbnailFormat.JPEG, quality=80)
 
 @cache
 def engine() -> LocalEngine:
-    return LocalEngine(max_pixels=MAX_PIXELS, max_video_seconds=MAX_VIDEO_SECONDS)
+    return local_engine()
 
 
 def ours(photo: Photo, output: OutputSpec = WEBP_Q80) -> float:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
@@ -38,20 +37,20 @@ import av
 import pyvips
 
 from bench.common import (
-    MAX_PIXELS,
-    MAX_VIDEO_SECONDS,
     Inputs,
     Report,
     Row,
     Skip,
     Target,
-    children_cpu,
     cpu_of,
     geomean,
+    interleaved_timings,
+    local_engine,
     median,
     run_quietly,
     seconds,
-    self_cpu,
+    timed,
+    timed_command,
 )
 from bench.video import seek_point
 from media_worker.engines.local import LocalEngine
@@ -79,22 +78,24 @@ Measure = Callable[[], tuple[float, float]]  # (wall, CPU) seconds of one run
 def clips_bench(inputs: Inputs, reps: int, report: Report) -> None:
     if shutil.which("ffmpeg") is None:
         raise Skip("`ffmpeg` not installed (apt-get install ffmpeg)")
-    engine = LocalEngine(max_pixels=MAX_PIXELS, max_video_seconds=MAX_VIDEO_SECONDS)
+    engine = local_engine()
     long_video = _ten_minutes(inputs.workdir)
     detail = ["| video | kind | ours wall | ours CPU | clip alone (wall) | ffmpeg wall | "
               "ffmpeg CPU | ratio (wall) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     ratios: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for path in [*inputs.videos, long_video]:
-        walls, cpus = _interleaved(_variants(engine, path, inputs.workdir, report), reps)
+        # Each variant ran once already, as _variants tried it.
+        times = interleaved_timings(_variants(engine, path, inputs.workdir, report), reps,
+                                    warm_up=False)
         for kind, anchor in KINDS.items():
-            job = kind.split(",")[0]
-            if job not in walls or f"ffmpeg {anchor}" not in walls:
+            job, command = kind.split(",")[0], f"ffmpeg {anchor}"
+            if job not in times or command not in times:
                 continue
-            ours, theirs = median(walls[job]), median(walls[f"ffmpeg {anchor}"])
-            alone = ours - median(walls["still only"])
+            ours, theirs = median(times[job].wall), median(times[command].wall)
+            alone = ours - median(times["still only"].wall)
             detail.append(f"| {path.name} | {kind} | {seconds(ours)} | "
-                          f"{seconds(median(cpus[job]))} | {seconds(alone)} | "
-                          f"{seconds(theirs)} | {seconds(median(cpus[f'ffmpeg {anchor}']))} | "
+                          f"{seconds(median(times[job].cpu))} | {seconds(alone)} | "
+                          f"{seconds(theirs)} | {seconds(median(times[command].cpu))} | "
                           f"{ours / theirs:.2f}× |")
             if path is long_video:
                 report.add(Row(LABELS[kind], "10-minute 1080p H.264", seconds(ours),
@@ -124,12 +125,12 @@ def _variants(engine: LocalEngine, path: Path, workdir: Path, report: Report
                "mp4": OutputSpec(quality=QUALITY, preview=replace(PREVIEW, format="mp4")),
                "storyboard": OutputSpec(quality=QUALITY, storyboard=STORYBOARD)}
     variants: dict[str, Measure] = {
-        name: (lambda o=output: _in_process(lambda: engine.render(source, STILL, o)))
+        name: (lambda o=output: timed(lambda: engine.render(source, STILL, o)))
         for name, output in outputs.items()}
     for kind, command in _commands(path, workdir, start=start, interval=interval).items():
         if kind == "storyboard every frame" and duration > LONG_SECONDS / 2:
             continue  # 18,000 frames of 1080p, half a minute a run, for tiles nokey gives too
-        variants[f"ffmpeg {kind}"] = lambda c=command: _command(c)
+        variants[f"ffmpeg {kind}"] = lambda c=command: timed_command(c)
     working = {}
     for name, measure in variants.items():
         try:
@@ -161,30 +162,6 @@ def _commands(path: Path, workdir: Path, *, start: float, interval: float
         "storyboard": [*head, "-skip_frame", "nokey", *board],
         "storyboard every frame": [*head, *board],
     }
-
-
-def _in_process(action: Callable[[], object]) -> tuple[float, float]:
-    cpu, start = self_cpu(), time.perf_counter()
-    action()
-    return time.perf_counter() - start, self_cpu() - cpu
-
-
-def _command(command: list[str]) -> tuple[float, float]:
-    cpu, start = children_cpu(), time.perf_counter()
-    run_quietly(command)
-    return time.perf_counter() - start, children_cpu() - cpu
-
-
-def _interleaved(variants: dict[str, Measure], reps: int
-                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    walls: dict[str, list[float]] = {name: [] for name in variants}
-    cpus: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(reps):
-        for name, measure in variants.items():
-            wall, cpu = measure()
-            walls[name].append(wall)
-            cpus[name].append(cpu)
-    return walls, cpus
 
 
 def _ten_minutes(workdir: Path) -> Path:
