@@ -27,7 +27,6 @@ medians (ours: this process, every thread; the tools': the child's) are noted be
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,17 +37,18 @@ import pyvips
 from bench.common import (
     CORPUS,
     MAX_PIXELS,
-    MAX_VIDEO_SECONDS,
     SIZES,
     Inputs,
     Report,
     Row,
     Skip,
     Target,
-    children_cpu,
+    interleaved_timings,
+    local_engine,
     median,
     seconds,
-    self_cpu,
+    timed,
+    timed_command,
 )
 from media_worker.engines.encode import largest_box
 from media_worker.engines.local import LocalEngine
@@ -65,7 +65,7 @@ RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", 
 def documents_bench(inputs: Inputs, reps: int, report: Report) -> None:
     missing = [tool for tool in ("dcraw_emu", "pdftoppm") if not shutil.which(tool)]
     scratch = Path(tempfile.mkdtemp(prefix="bench-documents-", dir=inputs.workdir))
-    engine = LocalEngine(max_pixels=MAX_PIXELS, max_video_seconds=MAX_VIDEO_SECONDS)
+    engine = local_engine()
     try:
         _raw_benches(inputs, reps, report, engine, scratch, dcraw="dcraw_emu" not in missing)
         if "pdftoppm" in missing:
@@ -85,7 +85,7 @@ def _raw_benches(inputs: Inputs, reps: int, report: Report, engine: LocalEngine,
     for pixels in (12e6,) if inputs.quick else (12e6, 24e6):
         with_preview, without, jpeg, size = _dngs(inputs, pixels, scratch)
         case = f"DNG {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.0f} MP)"
-        times = _interleaved({
+        times = interleaved_timings({
             "preview": _ours(engine, with_preview),
             "jpeg": _ours(engine, jpeg),
         }, reps)
@@ -130,7 +130,7 @@ def _dngs(inputs: Inputs, pixels: float, scratch: Path) -> tuple[Path, Path, Pat
 
 def _demosaic_row(engine: LocalEngine, dng: Path, case: str, *, reps: int, report: Report,
                   scratch: Path) -> None:
-    times = _interleaved({
+    times = interleaved_timings({
         "ours": _ours(engine, dng),
         "decode": _decode_only(dng),
         "dcraw": _tool(["dcraw_emu", "-h", "-w", "-Z", "-", str(dng)], cwd=scratch),
@@ -195,7 +195,7 @@ def _pdf_bench(inputs: Inputs, reps: int, report: Report, engine: LocalEngine,
         width, height = page_pixels(width_pt, height_pt)
         dpi = render_scale(width_pt, height_pt, largest_box(width, height, SIZES),
                            MAX_PIXELS) * 72
-        times = _interleaved({
+        times = interleaved_timings({
             "ours": _ours(engine, path),
             "pdftoppm": _tool(["pdftoppm", "-r", f"{dpi:.3f}", "-f", "1", "-l", "1", "-png",
                                "-cropbox", str(path), str(scratch / "page")], cwd=scratch),
@@ -210,57 +210,21 @@ def _pdf_bench(inputs: Inputs, reps: int, report: Report, engine: LocalEngine,
 
 
 # --- measuring ------------------------------------------------------------------------------
-class Times:
-    def __init__(self) -> None:
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
-
-
 def _ours(engine: LocalEngine, path: Path) -> Callable[[], tuple[float, float]]:
     source = SourceMedia(path, "bench", path.name)
-
-    def measure() -> tuple[float, float]:
-        cpu, wall = self_cpu(), time.perf_counter()
-        engine.render(source, SIZES, OutputSpec())
-        return time.perf_counter() - wall, self_cpu() - cpu
-    return measure
+    return lambda: timed(lambda: engine.render(source, SIZES, OutputSpec()))
 
 
 def _decode_only(path: Path) -> Callable[[], tuple[float, float]]:
     """LibRaw's half-size decode as the engine asks for it, nothing after it."""
     import rawpy
 
-    def measure() -> tuple[float, float]:
-        cpu, wall = self_cpu(), time.perf_counter()
+    def decode() -> None:
         with rawpy.imread(str(path)) as raw:
             raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8,
                             output_color=rawpy.ColorSpace.sRGB)
-        return time.perf_counter() - wall, self_cpu() - cpu
-    return measure
+    return lambda: timed(decode)
 
 
 def _tool(args: list[str], *, cwd: Path) -> Callable[[], tuple[float, float]]:
-    def measure() -> tuple[float, float]:
-        cpu, wall = children_cpu(), time.perf_counter()
-        result = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                cwd=cwd, check=False)
-        elapsed = time.perf_counter() - wall
-        if result.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed ({result.returncode}): "
-                               f"{result.stderr.decode(errors='replace').strip()[-300:]}")
-        return elapsed, children_cpu() - cpu
-    return measure
-
-
-def _interleaved(variants: dict[str, Callable[[], tuple[float, float]]],
-                 reps: int) -> dict[str, Times]:
-    """Each variant once to warm up, then `reps` rounds of all of them in turn."""
-    for measure in variants.values():
-        measure()
-    times = {name: Times() for name in variants}
-    for _ in range(reps):
-        for name, measure in variants.items():
-            wall, cpu = measure()
-            times[name].wall.append(wall)
-            times[name].cpu.append(cpu)
-    return times
+    return lambda: timed_command(args, cwd=cwd)
