@@ -4,7 +4,9 @@ the JPEG job of the same pixels (issue 16, "Speed").
 - **18a RAW via the embedded preview**: `LocalEngine.render` of a DNG whose embedded JPEG
   preview is full size (the preview path) against the same job on that preview saved as a
   JPEG file (the same bytes): the preview path's cost over an ordinary JPEG is LibRaw opening
-  the DNG and handing the preview over. Target ≤ 1.2×.
+  the DNG and handing the preview over, and the RAW's EXIF read (the DNG carries a camera's
+  Exif IFD; the preview is decoded as a JPEG file is, at its DCT shrink-on-load scale).
+  Target ≤ 1.2×.
 - **18b RAW demosaiced**: `LocalEngine.render` of the same DNG without a preview (LibRaw's
   half-size demosaic, then the sizes, their encodes and the placeholders) against
   `dcraw_emu -h -w -Z -` (Debian `libraw-bin`: half size, camera white balance, sRGB 8-bit

@@ -1,79 +1,141 @@
-"""The whole media corpus through the real worker on the embedded default: every photo and
-video users upload ends READY, every hostile file ends in a terminal status, nothing hangs,
-and memory stays bounded on decompression bombs.
+"""The whole media corpus through the real worker on the embedded default, and the files issue
+16 added (documents, HDR stills, RAW, the motion photo) on moto S3 + SQS and PostgreSQL too:
+every photo and video users upload ends READY, every hostile file ends in a terminal status,
+nothing hangs, and memory stays bounded on decompression bombs.
 
-One drain of the whole corpus serves a test per file, so a file that fails is named by the
-test's id, and the files a later issue makes pass are expected failures (strict: the mark has
-to go when the fix lands)."""
+One drain per deployment (a module fixture each) serves a test per file, its id naming the
+deployment and the file, with the same expectations on both; the files a later issue makes
+pass are expected failures (strict: the mark has to go when the fix lands). The rest of the
+corpus is not drained a second time: that would add minutes to the suite, and what differs
+between deployments (originals read from S3, SQS messages, PostgreSQL rows) is the same for
+every format and is covered by the end-to-end tests."""
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import time
+import uuid
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
 import pyvips
 
 from media_worker.types import MediaRecord, MediaStatus
-from tests.conftest import CORPUS
-from tests.integration.conftest import COMMON
+from tests.conftest import CORPUS, database
+from tests.integration.conftest import COMMON, _server_deployment
 from tests.integration.deployments import Deployment
+from tests.servers import S3Server
 
 pytestmark = pytest.mark.services
 MEMORY_LIMIT_BYTES = 300 * 1024 * 1024
 BOMBS = ["png_decompression_dos.png", "decompression_bomb.gif", "decompression_bomb_extents.gif",
          "vp8l-16383x16383.webp", "65536-uint32-limit.png", "giant-image.jpg", "reallybig.bmp"]
 EXPECTED_FAILURES: dict[str, str] = {}  # corpus file → the issue that will fix it (strict xfail)
+# Where each set of files runs (`<name>_corpus_run`): the embedded default drains the whole
+# corpus, moto S3 + SQS and PostgreSQL ("services") the files of issue 16 (`issue_16_files`).
+DEPLOYMENTS = ("embedded", "services")
+RAW_SUFFIXES = frozenset({".dng", ".gpr", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf",
+                          ".rw2", ".pef"})
+# What the corpus README says of single files, beyond their folder's rule.
+UPRIGHT_SIZES = {"images/hdr/200MP.heic": (12240, 16320),
+                 "images/camera/samsung-one-ui-6.heic": (3000, 4000)}
+MOTION_PHOTOS = frozenset({"images/camera/samsung-one-ui-6.heic"})
+PASSWORD_PROTECTED = frozenset({"documents/malformed/libreoffice-writer-password.pdf"})
+NEVER_BLACK = frozenset({"images/malformed/IMG_1361.dng"})  # LibRaw decodes it to black
+BLACK_MAXIMUM = 3  # the brightest 8-bit sample of a thumbnail taken to be all black
+_PDF_NOTES = re.compile(r"PDFium: (\d+) page\(s\), page 1 (\d+)x(\d+) pt")
+
+
+@cache
+def manifest_rows(corpus: Path) -> dict[str, dict[str, str]]:
+    with (corpus / "MANIFEST.tsv").open(newline="") as handle:
+        return {row["path"]: row for row in csv.DictReader(handle, delimiter="\t")}
 
 
 def manifest(corpus: Path) -> list[Path]:
-    rows = (corpus / "MANIFEST.tsv").read_text().splitlines()[1:]
-    return [corpus / row.split("\t", 1)[0] for row in rows if row.strip()]
+    return [corpus / name for name in manifest_rows(corpus)]
+
+
+def issue_16_files(corpus: Path) -> list[Path]:
+    """The files issue 16 brought (MANIFEST.tsv): documents, HDR stills, RAW files (camera
+    RAWs under malformed/ too) and motion photos."""
+    return [corpus / name for name, row in manifest_rows(corpus).items()
+            if name.startswith("documents/") or row["category"] in ("hdr", "raw")
+            or Path(name).suffix.lower() in RAW_SUFFIXES
+            or "motion photo" in row["notes"].lower()]
 
 
 def corpus_cases() -> list[object]:
-    """One case per corpus file, read when the tests are collected."""
+    """One case per corpus file and deployment, read when the tests are collected."""
     if not (CORPUS / "MANIFEST.tsv").is_file():
-        return [pytest.param(None, id="corpus-missing")]
+        return [pytest.param("embedded", None, id="corpus-missing")]
     cases = []
-    for path in manifest(CORPUS):
-        name = path.relative_to(CORPUS).as_posix()
-        marks = ([pytest.mark.xfail(strict=True, reason=EXPECTED_FAILURES[name])]
-                 if name in EXPECTED_FAILURES else [])
-        cases.append(pytest.param(name, id=name, marks=marks))
+    for deployment in DEPLOYMENTS:
+        files = manifest(CORPUS) if deployment == "embedded" else issue_16_files(CORPUS)
+        for path in files:
+            name = path.relative_to(CORPUS).as_posix()
+            marks = ([pytest.mark.xfail(strict=True, reason=EXPECTED_FAILURES[name])]
+                     if name in EXPECTED_FAILURES else [])
+            cases.append(pytest.param(deployment, name, id=f"{deployment}:{name}",
+                                      marks=marks))
     return cases
 
 
+CorpusRun = tuple[Deployment, dict[str, MediaRecord]]
+
+
 @pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[Deployment, dict[str, MediaRecord]]:
+def embedded_corpus_run(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
     """Every corpus file enqueued at once and drained by one worker (two jobs at a time)."""
-    if not (CORPUS / "MANIFEST.tsv").is_file():
-        pytest.skip(f"media corpus not found at {CORPUS} (set MEDIA_WORKER_CORPUS)")
-    deployment = Deployment("embedded", dict(COMMON), tmp_path_factory.mktemp("corpus"))
-    files = manifest(CORPUS)
+    return drained(Deployment("embedded", dict(COMMON), tmp_path_factory.mktemp("corpus")),
+                   manifest(CORPUS))
+
+
+@pytest.fixture(scope="module")
+def services_corpus_run(moto_endpoint: str, postgres_server: str, migrated_template: str,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRun]:
+    """Issue 16's files the same way on moto S3 + SQS and a PostgreSQL database of their
+    own."""
+    with database(postgres_server, template=migrated_template) as url:
+        deployment = _server_deployment(
+            "services", s3=S3Server(moto_endpoint, "test", "test"),
+            sqs_endpoint=moto_endpoint, postgres_url=url,
+            queue_name=f"t-{uuid.uuid4().hex[:10]}",
+            workdir=tmp_path_factory.mktemp("corpus-services"))
+        yield drained(deployment, issue_16_files(CORPUS))
+
+
+def drained(deployment: Deployment, files: list[Path]) -> CorpusRun:
     ids = deployment.enqueue(*files)
     started = time.monotonic()
     deployment.drain(concurrency=2)
-    print(f"\nCORPUS {len(files)} files drained in {time.monotonic() - started:.1f}s")
+    print(f"\nCORPUS {len(files)} files drained on {deployment.name} in "
+          f"{time.monotonic() - started:.1f}s")
     with deployment.components() as components:
         records = {path.relative_to(CORPUS).as_posix(): components.repository.get(media_id)
                    for path, media_id in zip(files, ids, strict=True)}
     return deployment, {name: record for name, record in records.items() if record}
 
 
-@pytest.mark.parametrize("name", corpus_cases())
-def test_corpus_file_ends_as_its_folder_expects(
-    corpus_run: tuple[Deployment, dict[str, MediaRecord]], name: str | None,
-) -> None:
-    deployment, records = corpus_run
+@pytest.mark.parametrize(("where", "name"), corpus_cases())
+def test_corpus_file_ends_as_its_folder_expects(request: pytest.FixtureRequest, where: str,
+                                                name: str | None) -> None:
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        pytest.skip(f"media corpus not found at {CORPUS} (set MEDIA_WORKER_CORPUS)")
     assert name is not None
+    deployment, records = request.getfixturevalue(f"{where}_corpus_run")
     record = records[name]
     check_terminal(category(Path(name)), Path(name), record)
+    check_readme_notes(name, record)
     if record.status is MediaStatus.READY:
         with deployment.components() as components:
             check_thumbnails(components.storage, record, deployment)
+            if name in NEVER_BLACK:
+                check_not_black(components.storage, record)
 
 
 def category(relative: Path) -> str:
@@ -108,6 +170,32 @@ def check_terminal(kind: str, path: Path, record: MediaRecord) -> None:
         assert "unsupported" in (record.error or "").lower(), (name, record.error)
     else:
         assert record.status is MediaStatus.READY, (name, record.error)
+
+
+def check_readme_notes(name: str, record: MediaRecord) -> None:
+    """What the README and MANIFEST.tsv say of single files: a PDF's page count and displayed
+    orientation (page 1's size in points, /Rotate applied), the upright size of the phone
+    photos it names, the motion photo's embedded video, the password-protected PDF's error."""
+    meta = record.metadata or {}
+    pdf = _PDF_NOTES.search(manifest_rows(CORPUS)[name]["notes"])
+    if name.startswith("documents/pdf/") and pdf:
+        pages, width_pt, height_pt = map(int, pdf.groups())
+        assert meta["pages"] == pages, (name, meta)
+        assert abs(meta["width"] / meta["height"] - width_pt / height_pt) < 0.01, (name, meta)
+    if name in UPRIGHT_SIZES:
+        assert (meta["width"], meta["height"]) == UPRIGHT_SIZES[name], (name, meta)
+    if name in MOTION_PHOTOS:
+        motion = meta["motionPhoto"]
+        assert min(motion["offset"], motion["length"], motion["durationMs"]) > 0, (name, motion)
+    if name in PASSWORD_PROTECTED:
+        assert record.status is MediaStatus.FAILED, name
+        assert "password-protected" in (record.error or ""), (name, record.error)
+
+
+def check_not_black(storage, record: MediaRecord) -> None:
+    for thumb in record.thumbnails or []:
+        image = pyvips.Image.new_from_buffer(storage.read(thumb.bucket, thumb.key), "")
+        assert image.max() > BLACK_MAXIMUM, (record.key, thumb.size)
 
 
 def check_thumbnails(storage, record: MediaRecord, deployment: Deployment) -> None:

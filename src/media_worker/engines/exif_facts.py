@@ -4,7 +4,8 @@ where EXIF 2.31's OffsetTimeOriginal gives it), camera and lens, exposure, GPS p
 Parsed by Pillow's `Image.Exif`, already a dependency and already parsing this block for the
 orientation, from whatever the decoder holds: the `exif-data` blob of the libvips header
 (JPEG, PNG, WebP, AVIF) or Pillow's own `getexif()` (HEIC through pillow-heif, BMP, the
-second-chance JPEG path). A TIFF's EXIF is not read: libvips gives no blob for it.
+second-chance JPEG path). A TIFF's EXIF is not read: libvips gives no blob for it. Camera
+RAW files (most of them TIFFs underneath) are read by engines/raw_exif.py into the same shape.
 
 EXIF is the most hostile part of a photo (maker notes, offsets pointing anywhere, NaN
 rationals): each group of facts is read on its own and a group that fails is simply absent,
@@ -69,12 +70,20 @@ def capture_of_exif_bytes(blob: bytes) -> Capture:
 
 def exif_capture(exif: Image.Exif) -> Capture:
     details: Mapping[int, Any] = _guarded(lambda: exif.get_ifd(IFD.Exif), {})
-    tags = _Tags(details, exif)
+    return ifd_capture(exif, details, lambda: exif.get_ifd(IFD.GPSInfo))
+
+
+def ifd_capture(primary: Mapping[int, Any], details: Mapping[int, Any],
+                gps: Callable[[], Mapping[int, Any]]) -> Capture:
+    """The facts of EXIF's three directories given apart: IFD0 (`primary`), the Exif IFD
+    (`details`) and the GPS IFD (read by `gps`, and only then). A JPEG's block holds all
+    three (`exif_capture`); a Canon CR3 stores each as a TIFF of its own (engines/raw_exif.py)."""
+    tags = _Tags(details, primary)
     return Capture(
         taken_at=_guarded(lambda: taken_at(tags), None),
         camera=_guarded(lambda: _camera(tags), Camera()),
         exposure=_guarded(lambda: _exposure(tags), Exposure()),
-        position=_guarded(lambda: gps_position(exif.get_ifd(IFD.GPSInfo)), None),
+        position=_guarded(lambda: gps_position(gps()), None),
     )
 
 

@@ -11,6 +11,9 @@ Upright from LibRaw's `flip`, which it reads from the RAW's own orientation tag:
 stored as the sensor saw it, and whatever orientation its own EXIF carries (most carry none) is
 not applied (Immich #12720). LibRaw sometimes "decodes" a file whose pixel data is missing to
 an all-black picture without an error; that is a failure here, never a black thumbnail.
+
+`takenAt`, `camera`, `exposure` (and, under METADATA_GPS=keep, `gps`) come from the RAW's EXIF
+as a JPEG's do (engines/raw_exif.py); EXIF that cannot be read only leaves them out.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import pyvips
 
 from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
 from media_worker.engines.encode import Framing, largest_box, render_sizes, scale_for
+from media_worker.engines.images.vips import jpeg_shrink
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.probe import ORIENTATION_SWAPS, ImageHeader, check_pixels, image_metadata
+from media_worker.engines.raw_exif import raw_capture
 from media_worker.engines.sniff import MediaType
 from media_worker.errors import CorruptMediaError, UnsupportedMediaError
 from media_worker.renditions import Focus
@@ -80,8 +85,10 @@ def render_raw(
     except rawpy.LibRawError as exc:
         raise _failure(media_type, exc) from None
     thumbnails = render_sizes(largest, sizes, output, framing=Framing(width, height, focus))
-    header = ImageHeader(picture.width, picture.height, picture.orientation)
-    return RenderResult(thumbnails, image_metadata(media_type, header) | {"rawSource": source})
+    header = ImageHeader(picture.width, picture.height, picture.orientation,
+                         capture=raw_capture(path, media_type.format))
+    metadata = image_metadata(media_type, header, gps=output.gps)
+    return RenderResult(thumbnails, metadata | {"rawSource": source})
 
 
 def fitted(width: int, height: int, box: ThumbnailSize) -> tuple[int, int]:
@@ -130,16 +137,26 @@ def _from_preview(raw: Any, picture: RawPicture, target: tuple[int, int],
         if image.width * image.height > max_pixels or not covers(upright, picture.upright,
                                                                  target):
             return None
-        if thumb.format == rawpy.ThumbFormat.JPEG:  # decoded again, shrunk on load
-            box = target[::-1] if swapped else target
-            image = pyvips.Image.thumbnail_buffer(thumb.data, box[0], height=box[1],
-                                                  size="down", no_rotate=True)
+        if thumb.format == rawpy.ThumbFormat.JPEG:
+            image = _shrunk_preview(thumb.data, image, target[::-1] if swapped else target)
         image = upright_preview(image, picture.orientation)
         if (image.width, image.height) != target:
             image = image.thumbnail_image(target[0], height=target[1], size="force")
         return image.copy_memory()
     except pyvips.Error:
         return None  # a preview libvips cannot read: the sensor data may still be whole
+
+
+def _shrunk_preview(jpeg: bytes, header: pyvips.Image, box: tuple[int, int]) -> pyvips.Image:
+    """The JPEG preview decoded at the largest DCT scale-down whose result still covers `box`
+    (in its stored orientation), then fitted to it, as the JPEG path decodes a JPEG
+    (images/vips.py): `thumbnail_buffer` keeps a 2x margin and so decoded a 12 MP preview at
+    full size for a 1280 px box (about 20 ms more per job). Its own EXIF orientation is not
+    applied (`no_rotate`)."""
+    shrink = jpeg_shrink(header.width, header.height,
+                         ThumbnailSize(name="preview", width=box[0], height=box[1]))
+    scaled = pyvips.Image.new_from_buffer(jpeg, "", access="sequential", shrink=shrink)
+    return scaled.thumbnail_image(box[0], height=box[1], size="down", no_rotate=True)
 
 
 def _preview_image(thumb: Any, jpeg: Any) -> pyvips.Image:
