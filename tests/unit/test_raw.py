@@ -103,6 +103,20 @@ def test_a_preview_stored_as_the_sensor_saw_it_is_turned_by_the_raws_orientation
     assert difference(result, portrait) < MATCH
 
 
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_turned_preview_larger_than_the_largest_size_is_still_used(
+        engine: LocalEngine, portrait: pyvips.Image, tmp_path: Path, orientation: int) -> None:
+    """The preview is decoded sequentially and fitted to the largest size; turning it must not
+    make libvips read it out of order (which fell back to the demosaic, silently)."""
+    big = portrait.resize(4)  # 1064x1600, fitted to 1280 px: decoded sequentially
+    sensor = stored(big, orientation)
+    path = make_dng(tmp_path / "a.dng", sensor, orientation=orientation, preview=sensor)
+    result = render(engine, path, ThumbnailSize.parse_list("large:1280x1280"))
+    assert result.metadata["rawSource"] == "embedded-preview"
+    assert (result.thumbnails[0].width, result.thumbnails[0].height) == (851, 1280)
+    assert difference(result, portrait) < MATCH
+
+
 def test_a_previews_own_exif_orientation_is_not_applied(
         engine: LocalEngine, portrait: pyvips.Image, tmp_path: Path) -> None:
     sensor = stored(portrait, 6)

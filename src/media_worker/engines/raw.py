@@ -151,12 +151,12 @@ def _shrunk_preview(jpeg: bytes, header: pyvips.Image, box: tuple[int, int]) -> 
     """The JPEG preview decoded at the largest DCT scale-down whose result still covers `box`
     (in its stored orientation), then fitted to it, as the JPEG path decodes a JPEG
     (images/vips.py): `thumbnail_buffer` keeps a 2x margin and so decoded a 12 MP preview at
-    full size for a 1280 px box (about 20 ms more per job). Its own EXIF orientation is not
-    applied (`no_rotate`)."""
+    full size for a 1280 px box. Its own EXIF orientation is not applied (`no_rotate`)."""
     shrink = jpeg_shrink(header.width, header.height,
                          ThumbnailSize(name="preview", width=box[0], height=box[1]))
     scaled = pyvips.Image.new_from_buffer(jpeg, "", access="sequential", shrink=shrink)
-    return scaled.thumbnail_image(box[0], height=box[1], size="down", no_rotate=True)
+    fitted = scaled.thumbnail_image(box[0], height=box[1], size="down", no_rotate=True)
+    return fitted.copy_memory()  # turning a sequential decode would read it out of order
 
 
 def _preview_image(thumb: Any, jpeg: Any) -> pyvips.Image:
