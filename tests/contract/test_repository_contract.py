@@ -233,6 +233,7 @@ def test_postgres_schema_has_prismas_names(postgres_url: str) -> None:
         "status": "MediaStatus", "thumbnails": "jsonb", "metadata": "jsonb", "error": "text",
         "attempts": "int4", "leaseUntil": "timestamp", "processedAt": "timestamp",
         "createdAt": "timestamp", "updatedAt": "timestamp", "phash": "int8",
+        "phash0": "int4", "phash1": "int4", "phash2": "int4", "phash3": "int4",
     }
 
 

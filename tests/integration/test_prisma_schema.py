@@ -124,6 +124,9 @@ def test_the_fixture_is_prismas_migration_of_the_shipped_model() -> None:
     assert 'CREATE TABLE "Media"' in text
     assert 'CREATE INDEX "Media_status_idx" ON "Media"("status");' in text
     assert 'CREATE INDEX "Media_phash_id_idx" ON "Media"("phash", "id");' in text
+    for quarter in range(4):
+        assert (f'CREATE INDEX "Media_phash{quarter}_phash_idx" ON "Media"'
+                f'("phash{quarter}", "phash");') in text
     assert 'CREATE TABLE "MediaEvent"' in text  # the outbox of status events
 
 
@@ -163,17 +166,42 @@ def test_migrate_brings_a_table_from_an_earlier_worker_to_prismas_shape(
 def test_migrate_adds_the_phash_column_where_prisma_puts_it(
     new_database: Callable[[], str],
 ) -> None:
-    """A table from before the perceptual hash's column gains it (last) and its index."""
+    """A table from before the perceptual hash's columns gains them (last) and their
+    indexes."""
     prisma, worker = new_database(), new_database()
     apply_prisma_sql(prisma)
-    older = (PRISMA_SQL.read_text(encoding="utf-8")
-             .replace('    "phash" BIGINT,\n', "")
+    older = without_the_quarters(PRISMA_SQL.read_text(encoding="utf-8"))
+    older = (older.replace('    "phash" BIGINT,\n', "")
              .replace('CREATE INDEX "Media_phash_id_idx" ON "Media"("phash", "id");', ""))
-    assert '"phash"' not in older
+    assert '"phash' not in older
     with psycopg.connect(worker, autocommit=True) as conn:
         conn.execute(older)
     worker_migrate(worker)
     assert_same_catalog(prisma, worker)
+
+
+def test_migrate_adds_the_quarters_where_prisma_puts_them(
+    new_database: Callable[[], str],
+) -> None:
+    """A table of the model that had "phash" but not its quarters gains them after it."""
+    prisma, worker = new_database(), new_database()
+    apply_prisma_sql(prisma)
+    older = without_the_quarters(PRISMA_SQL.read_text(encoding="utf-8"))
+    assert '"phash0"' not in older
+    assert '"phash" BIGINT' in older
+    with psycopg.connect(worker, autocommit=True) as conn:
+        conn.execute(older)
+    worker_migrate(worker)
+    assert_same_catalog(prisma, worker)
+
+
+def without_the_quarters(prisma_sql: str) -> str:
+    """Prisma's SQL for the model before "phash0" to "phash3" and their indexes."""
+    for quarter in range(4):
+        prisma_sql = (prisma_sql.replace(f'    "phash{quarter}" INTEGER,\n', "")
+                      .replace(f'CREATE INDEX "Media_phash{quarter}_phash_idx" ON "Media"'
+                               f'("phash{quarter}", "phash");', ""))
+    return prisma_sql
 
 
 def test_a_configured_table_name_gets_prismas_names(new_database: Callable[[], str]) -> None:

@@ -68,3 +68,22 @@ def test_facts_come_from_a_crop_only_when_every_size_is_one() -> None:
     square = thumb("square", 256, 256, Crop(x=0, y=0, width=960, height=960))
     assert facts_source([square, thumb("small", 150, 113)]).size.name == "small"  # whole
     assert facts_source([square]).size.name == "square"
+
+
+def test_the_blurhash_and_the_facts_share_one_decode_of_their_thumbnail(
+    photo: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the default sizes the smallest thumbnail is the facts' source too: decoded once."""
+    from media_worker.engines.placeholders import of_thumbnails
+
+    engine = LocalEngine(max_pixels=10**8, max_video_seconds=60)
+    thumbnails = engine.render(SourceMedia(photo, "b", "k"), SIZES,
+                               OutputSpec(placeholders=frozenset())).thumbnails
+    decoded: list[str] = []
+    real = of_thumbnails.decoded_thumbnail
+    monkeypatch.setattr(of_thumbnails, "decoded_thumbnail",
+                        lambda thumb: decoded.append(thumb.size.name) or real(thumb))
+    facts = of_thumbnails.placeholder_metadata(thumbnails, frozenset(
+        {"blurhash", "thumbhash", "colors"}))
+    assert {"placeholder", "thumbhash", "palette", "phash"} <= set(facts)
+    assert decoded == ["small"]

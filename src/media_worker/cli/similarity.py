@@ -14,7 +14,8 @@ from rich.progress import Progress, TaskID
 
 from media_worker.cli.common import fail, operator_session
 from media_worker.cli.root import app
-from media_worker.similarity import PerceptualIndex, SimilarMedia, hash_bits
+from media_worker.repository.port import PerceptualIndex, SimilarMedia
+from media_worker.similarity import hash_bits
 from media_worker.types import MediaRecord, MediaStatus
 
 if TYPE_CHECKING:  # numpy: see `duplicates`

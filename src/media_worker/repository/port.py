@@ -9,12 +9,12 @@ tests/contract/test_repository_contract.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from media_worker.events.outbox import OutboxStore
-from media_worker.similarity import PerceptualIndex
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 
@@ -40,6 +40,17 @@ class Claim:
     job_id: str | None = None
 
 
+@dataclass(frozen=True)
+class SimilarMedia:
+    """One READY row near a hash (PerceptualIndex.similar): `distance` bits of 64 differ."""
+
+    id: str
+    distance: int
+    key: str
+    width: int | None = None
+    height: int | None = None
+
+
 class Leadership(Protocol):
     """A lock one process holds across every replica until it lets go or dies."""
 
@@ -52,6 +63,27 @@ class Leadership(Protocol):
         ...
 
 
+class PerceptualIndex(Protocol):
+    """The perceptual hashes of one media table, for `media-worker similar` and `duplicates`
+    (similarity.py; docs/media.md, "Perceptual hashes"). Methods raise
+    RepositoryUnavailableError when the database is down; every adapter passes
+    tests/contract/test_phash_contract.py."""
+
+    def similar(self, bits: int, max_distance: int, *, exclude: str | None = None,
+                limit: int = 100) -> list[SimilarMedia]:
+        """READY rows whose hash is within `max_distance` of `bits` (unsigned), nearest first
+        (then by id), without `exclude`."""
+        ...
+
+    def count(self) -> int:
+        """How many READY rows have a hash (what `batches` walks)."""
+        ...
+
+    def batches(self, size: int) -> Iterator[list[tuple[str, int]]]:
+        """(id, unsigned hash) of every READY row with a hash, `size` at a time, by id."""
+        ...
+
+
 class MediaRepository(Protocol):
     """What a job needs from the `Media` table: the status machine's statements. Methods raise
     RepositoryUnavailableError when the database is down."""
@@ -60,7 +92,8 @@ class MediaRepository(Protocol):
         """Raise SchemaMissingError naming the table when it does not exist (start-up).
 
         Returns warnings to log: what still works but wants a migration (a table without the
-        "phash" column: rows become READY without it)."""
+        "phash" column, whose rows become READY without it, or without its quarters "phash0"
+        to "phash3", which `similar` then searches by computing every distance)."""
         ...
 
     def get(self, media_id: str) -> MediaRecord | None:
@@ -83,9 +116,9 @@ class MediaRepository(Protocol):
     def complete(
         self, claim: Claim, thumbnails: list[ThumbnailData], metadata: dict[str, Any]
     ) -> bool:
-        """PROCESSING → READY with thumbnails and metadata (and the "phash" column from
-        metadata.phash, NULL without one, where the table has it); False when the claim was
-        lost."""
+        """PROCESSING → READY with thumbnails and metadata (and the "phash" column and its
+        quarters from metadata.phash, NULL without one, where the table has them); False when
+        the claim was lost."""
         ...
 
     def fail(self, claim: Claim, error: str) -> bool:

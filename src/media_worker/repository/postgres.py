@@ -29,19 +29,21 @@ from media_worker.events.outbox import EventRecording, outbox_table_name
 from media_worker.observability.logging import short_error
 from media_worker.repository.leadership import AdvisoryLeadership
 from media_worker.repository.outbox_postgres import PostgresOutbox
-from media_worker.repository.phash_postgres import PostgresPerceptualIndex, has_column
+from media_worker.repository.phash_postgres import PostgresPerceptualIndex, hash_columns
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.postgres_events import EventStatements
 from media_worker.repository.rows import (
+    HashColumns,
     as_utc,
     checked_table_name,
+    hash_columns_warnings,
+    hash_values,
     migration_sql,
-    missing_phash_warning,
     optional_table_name,
-    phash_column,
     record_from_row,
     thumbnails_json,
 )
+from media_worker.similarity import QUARTER_COLUMNS
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 T = TypeVar("T")
@@ -72,7 +74,7 @@ class PostgresMediaRepository:
         self._name = checked_table_name(table)
         self._table = sql.Identifier(self._name)
         self._retry_attempts = retry_attempts
-        self._phash: bool | None = None  # whether the table has "phash" (looked up once)
+        self._hashes: HashColumns | None = None  # the hash's columns (looked up once)
         self._recording = events or EventRecording()
         self._outbox_name = optional_table_name(outbox_table_name(self._name),
                                                 required=bool(self._recording.targets))
@@ -103,6 +105,8 @@ class PostgresMediaRepository:
             pkey=sql.Identifier(f"{self._name}_pkey"),
             status_index=sql.Identifier(f"{self._name}_status_idx"),
             phash_index=sql.Identifier(f"{self._name}_phash_id_idx"),
+            **{f"{column}_index": sql.Identifier(f"{self._name}_{column}_phash_idx")
+               for column in QUARTER_COLUMNS},
             outbox=sql.Identifier(outbox),
             outbox_pkey=sql.Identifier(f"{outbox}_pkey"),
             outbox_index=sql.Identifier(f"{outbox}_target_mediaId_seq_idx"),
@@ -114,11 +118,13 @@ class PostgresMediaRepository:
                 conn.execute(query)
 
         self._with_connection(run)
-        self._phash = True
+        self._hashes = HashColumns.QUARTERS
+        self._statements.clear()  # `complete` now writes every hash column
 
     def verify_schema(self) -> list[str]:
         """The media table, and the outbox too while a target is configured; a table without
-        "phash" (an API that has not migrated yet) is looked up here once and only warned of."""
+        "phash" or its quarters (an API that has not migrated yet) is looked up here once and
+        only warned of."""
         names = [self._name]
         if self._recording.targets and self._outbox_name:
             names.append(self._outbox_name)
@@ -128,9 +134,8 @@ class PostgresMediaRepository:
                     f'table "{name}" does not exist in the database; create it with the '
                     "API's Prisma migrations (deploy/prisma/media.prisma) or "
                     "`media-worker migrate`")
-        self._phash = self._with_connection(partial(has_column, table=self._name,
-                                                    column="phash"))
-        return [] if self._phash else [missing_phash_warning(self._name)]
+        self._hashes = None
+        return hash_columns_warnings(self._name, self._hash_columns())
 
     def try_lead(self, name: str) -> AdvisoryLeadership | None:
         try:
@@ -184,13 +189,15 @@ class PostgresMediaRepository:
 
     def complete(self, claim: Claim, thumbnails: list[ThumbnailData],
                  metadata: dict[str, Any]) -> bool:
-        phash = sql.SQL(', "phash" = %(phash)s' if self._has_phash() else "")
+        hashes = sql.SQL("").join(sql.SQL(", {} = {}").format(sql.Identifier(name),
+                                                              sql.Placeholder(name))
+                                  for name in self._hash_columns().names)
         return self._fenced(
             sql.SQL('"status" = \'READY\', "thumbnails" = %(thumbs)s, "metadata" = {merged}, '
-                    '"error" = NULL, "leaseUntil" = NULL, "processedAt" = {now}{phash}').format(
-                        now=NOW, merged=MERGED_METADATA, phash=phash),
+                    '"error" = NULL, "leaseUntil" = NULL, "processedAt" = {now}{hashes}').format(
+                        now=NOW, merged=MERGED_METADATA, hashes=hashes),
             claim, "READY", thumbs=Jsonb(thumbnails_json(thumbnails)), meta=Jsonb(metadata),
-            phash=phash_column(metadata))
+            **hash_values(metadata))
 
     def fail(self, claim: Claim, error: str) -> bool:
         return self._fenced(
@@ -247,7 +254,7 @@ class PostgresMediaRepository:
 
     def perceptual_index(self) -> PostgresPerceptualIndex:
         return PostgresPerceptualIndex(self._with_connection, self._name,
-                                       has_phash=self._has_phash())
+                                       columns=self._hash_columns())
 
     def outbox(self) -> PostgresOutbox:
         if self._outbox_name is None:
@@ -258,12 +265,12 @@ class PostgresMediaRepository:
         self._pool.close()
 
     # --- plumbing -----------------------------------------------------------------------
-    def _has_phash(self) -> bool:
-        """Whether the table has "phash": as verify_schema or migrate found, else looked up."""
-        if self._phash is None:
-            self._phash = self._with_connection(partial(has_column, table=self._name,
-                                                        column="phash"))
-        return self._phash
+    def _hash_columns(self) -> HashColumns:
+        """The hash's columns the table has: as verify_schema or migrate found, else looked
+        up."""
+        if self._hashes is None:
+            self._hashes = self._with_connection(partial(hash_columns, table=self._name))
+        return self._hashes
 
     def _fenced(self, assignments: sql.Composable, claim: Claim, target: str, *,
                 event: bool = True, **params: Any) -> bool:

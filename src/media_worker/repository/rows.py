@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime
+from enum import IntEnum
 from importlib import resources
 from typing import Any
 
+from media_worker.similarity import QUARTER_COLUMNS, quarters
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
 
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -38,28 +41,62 @@ def migration_sql(dialect: str) -> str:
     return package.joinpath(f"{dialect}.sql").read_text(encoding="utf-8")
 
 
-def phash_column(metadata: dict[str, Any]) -> int | None:
-    """The "phash" column of a READY row: metadata.phash as a signed 64-bit integer (the same
-    bits, for PostgreSQL's bigint), or None when the job made no hash (a flat picture)."""
+class HashColumns(IntEnum):
+    """Which of the perceptual hash's columns a media table has, each level with the ones
+    before (docs/media.md, "The phash column")."""
+
+    NONE = 0  # the hash is in metadata.phash only
+    PHASH = 1  # "phash", the 64 bits as a signed bigint
+    QUARTERS = 2  # and "phash0" to "phash3", its 16-bit quarters (similarity.py)
+
+    @classmethod
+    def of(cls, columns: Collection[str]) -> HashColumns:
+        """The level a table with these column names has (all four quarters, or none)."""
+        if "phash" not in columns:
+            return cls.NONE
+        return cls.QUARTERS if set(QUARTER_COLUMNS) <= set(columns) else cls.PHASH
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The columns `complete` writes on a table of this level."""
+        if self is HashColumns.NONE:
+            return ()
+        return ("phash",) if self is HashColumns.PHASH else ("phash", *QUARTER_COLUMNS)
+
+
+def hash_values(metadata: dict[str, Any]) -> dict[str, int | None]:
+    """The hash columns of a READY row: metadata.phash as a signed 64-bit integer (the same
+    bits, for PostgreSQL's bigint) and its four unsigned quarters, or all None when the job
+    made no hash (a flat picture)."""
     # Imported here: the engine's module loads libvips, which commands like `status` never need.
     from media_worker.engines.phash import PerceptualHash
 
     value = metadata.get("phash")
     if not isinstance(value, str | int) or isinstance(value, bool):
-        return None
+        return dict.fromkeys(HashColumns.QUARTERS.names)
     try:
-        return PerceptualHash.parse(value).signed
+        parsed = PerceptualHash.parse(value)
     except ValueError:
-        return None
+        return dict.fromkeys(HashColumns.QUARTERS.names)
+    return {"phash": parsed.signed, **dict(zip(QUARTER_COLUMNS, quarters(parsed.bits),
+                                               strict=True))}
 
 
-def missing_phash_warning(table: str) -> str:
-    """What the worker logs once when the table predates the "phash" column: it keeps
-    working (the hash stays in metadata), but PostgreSQL cannot search it there."""
-    return (f'table "{table}" has no "phash" column: rows become READY without it (their hash '
-            "stays in metadata.phash, which `media-worker similar` and `duplicates` also read);"
-            " add `phash BigInt?` and `@@index([phash, id])` to the model (deploy/prisma/"
-            "media.prisma) and migrate, or run `media-worker migrate`")
+def hash_columns_warnings(table: str, present: HashColumns) -> list[str]:
+    """What the worker logs once when the table predates the hash's columns: it keeps working
+    (the hash stays in metadata; `similar` computes every distance), but wants a migration."""
+    add = ("add `phash BigInt?`, `phash0 Int?` to `phash3 Int?` and their indexes to the "
+           "model as deploy/prisma/media.prisma has them and migrate, or run "
+           "`media-worker migrate`")
+    if present is HashColumns.NONE:
+        return [f'table "{table}" has no "phash" column: rows become READY without it (their '
+                "hash stays in metadata.phash, which `media-worker similar` and `duplicates` "
+                f"also read); {add}"]
+    if present is HashColumns.PHASH:
+        return [f'table "{table}" has "phash" but not its quarters "phash0" to "phash3": '
+                "`media-worker similar` computes the distance to every hash instead of "
+                f"looking them up in the quarters' indexes; {add}"]
+    return []
 
 
 def thumbnails_json(thumbnails: list[ThumbnailData]) -> list[dict[str, Any]]:

@@ -21,20 +21,26 @@ from media_worker.errors import RepositoryUnavailableError, SchemaMissingError
 from media_worker.events.outbox import EventRecording, outbox_table_name
 from media_worker.repository.leadership import FileLeadership
 from media_worker.repository.outbox_sqlite import SqliteOutbox
-from media_worker.repository.phash_sqlite import SqlitePerceptualIndex, has_column
+from media_worker.repository.phash_sqlite import (
+    SqlitePerceptualIndex,
+    hash_columns,
+    table_columns,
+)
 from media_worker.repository.port import Claim, NewMedia
 from media_worker.repository.rows import (
+    HashColumns,
     as_utc,
     checked_table_name,
+    hash_columns_warnings,
+    hash_values,
     merged_metadata,
     migration_sql,
-    missing_phash_warning,
     optional_table_name,
-    phash_column,
     record_from_row,
     thumbnails_json,
 )
 from media_worker.repository.sqlite_events import SqliteEvents
+from media_worker.similarity import QUARTER_COLUMNS
 from media_worker.sqlite_files import sqlite_connection
 from media_worker.sqlite_files import utc_text as timestamp
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailData
@@ -61,7 +67,7 @@ class SqliteMediaRepository:
                                                 required=bool(targets))
         self._outbox = f'"{self._outbox_name}"'
         self._events = SqliteEvents(targets, table=self._table, outbox=self._outbox)
-        self._phash: bool | None = None  # whether the table has "phash" (looked up once)
+        self._hashes: HashColumns | None = None  # the hash's columns (looked up once)
 
     def migrate(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,11 +78,15 @@ class SqliteMediaRepository:
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
-            older = _table_exists(conn, name) and not has_column(conn, name, "phash")
-            add = f'ALTER TABLE {self._table} ADD COLUMN "phash" INTEGER;' if older else ""
+            present = table_columns(conn, name) if _table_exists(conn, name) else None
+            add = "".join(f'ALTER TABLE {self._table} ADD COLUMN "{column}" INTEGER;\n'
+                          for column in HashColumns.QUARTERS.names
+                          if present is not None and column not in present)
             conn.executescript(script.format(
                 table=self._table, status_index=self._index, add_phash=add,
                 phash_index=f'"{name}_phash_id_idx"', outbox=self._outbox,
+                **{f"{column}_index": f'"{name}_{column}_phash_idx"'
+                   for column in QUARTER_COLUMNS},
                 outbox_index=f'"{self._outbox_name}_target_mediaId_seq_idx"'))
 
         try:
@@ -85,11 +95,11 @@ class SqliteMediaRepository:
             if "duplicate column" not in str(exc):
                 raise
             self._run(run)
-        self._phash = True
+        self._hashes = HashColumns.QUARTERS
 
     def verify_schema(self) -> list[str]:
         """The media table, and the outbox too while a target is configured; a table without
-        "phash" is looked up here once and only warned of."""
+        "phash" or its quarters is looked up here once and only warned of."""
         names = [self._table] + ([self._outbox] if self._events.enabled else [])
         for name in names:
             row = self._one("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND "
@@ -97,8 +107,8 @@ class SqliteMediaRepository:
             if not row or not row["n"]:
                 raise SchemaMissingError(f"table {name} does not exist in {self._path}; "
                                          "run `media-worker migrate`")
-        self._phash = None
-        return [] if self._has_phash() else [missing_phash_warning(self._table.strip('"'))]
+        self._hashes = None
+        return hash_columns_warnings(self._table.strip('"'), self._hash_columns())
 
     def try_lead(self, name: str) -> FileLeadership | None:
         return FileLeadership.try_take(self._path, name)
@@ -147,10 +157,10 @@ class SqliteMediaRepository:
                  metadata: dict[str, Any]) -> bool:
         """Merges the worker's metadata keys over the row's own, read and written in one
         write transaction (SQLite's json_patch would drop keys whose value is null)."""
-        phash = ', "phash" = :phash' if self._has_phash() else ""
+        hashes = "".join(f', "{name}" = :{name}' for name in self._hash_columns().names)
         query = (f"UPDATE {self._table} SET \"status\" = 'READY', \"thumbnails\" = :thumbs, "
                  '"metadata" = :meta, "error" = NULL, "leaseUntil" = NULL, '
-                 f'"processedAt" = :now, "updatedAt" = :now{phash} WHERE {FENCE}')
+                 f'"processedAt" = :now, "updatedAt" = :now{hashes} WHERE {FENCE}')
 
         def write(conn: sqlite3.Connection) -> bool:
             row = conn.execute(f'SELECT "metadata" FROM {self._table} WHERE "id" = :id',
@@ -158,7 +168,7 @@ class SqliteMediaRepository:
             params = {"id": claim.media_id, "attempt": claim.attempt, "target": "READY",
                       "now": timestamp(), "thumbs": json.dumps(thumbnails_json(thumbnails)),
                       "meta": json.dumps(merged_metadata(row[0] if row else None, metadata)),
-                      "phash": phash_column(metadata)}
+                      **hash_values(metadata)}
             return conn.execute(query, params).rowcount == 1
 
         return self._run(lambda conn: self._events.transition(
@@ -218,7 +228,7 @@ class SqliteMediaRepository:
         return self._run(lambda conn: conn.execute(query, params).rowcount) == 1
 
     def perceptual_index(self) -> SqlitePerceptualIndex:
-        return SqlitePerceptualIndex(self._run, self._table, has_phash=self._has_phash())
+        return SqlitePerceptualIndex(self._run, self._table, columns=self._hash_columns())
 
     def outbox(self) -> SqliteOutbox:
         if self._outbox_name is None:
@@ -229,12 +239,13 @@ class SqliteMediaRepository:
         """Nothing to release: connections live for one call."""
 
     # --- plumbing -----------------------------------------------------------------------
-    def _has_phash(self) -> bool:
-        """Whether the table has "phash": as verify_schema or migrate found, else looked up."""
-        if self._phash is None:
+    def _hash_columns(self) -> HashColumns:
+        """The hash's columns the table has: as verify_schema or migrate found, else looked
+        up."""
+        if self._hashes is None:
             name = self._table.strip('"')
-            self._phash = self._run(lambda conn: has_column(conn, name, "phash"))
-        return self._phash
+            self._hashes = self._run(lambda conn: hash_columns(conn, name))
+        return self._hashes
 
     def _fenced(self, assignments: str, claim: Claim, target: str, *, event: bool = True,
                 **params: Any) -> bool:

@@ -1,14 +1,12 @@
 """What the row learns from the decoded picture beyond its BlurHash: the ThumbHash, colours and
 perceptual hash, as `metadata` keys, chosen by PLACEHOLDERS.
 
-All are read from the one picture every thumbnail is cut from (the largest `fit` size, decoded
-once), never from the original and never from an encoded thumbnail decoded again: a `cover`
-thumbnail is a crop, and a second decode would cost more than all of these together. That
-picture is read once, by libvips, into the pHash's reduced copy (phash.REDUCED on its short
-side): reading a large thumbnail's pixels is what costs here. Everything else comes from
-that array, by Pillow and numpy, which on so few pixels cost less than one more libvips
-operation: the pHash's 32x32, the ThumbHash's copy, and the colours' copy (half of that). A
-key whose fact the picture lacks is left out, never null, as everywhere in `metadata`: no
+All are read from one small array of the picture, about phash.REDUCED on its short side: a
+job's comes from the thumbnail of_thumbnails.py chooses, decoded once and reduced by Pillow;
+`picture_metadata` makes it from a libvips picture. Everything else comes from that array, by
+Pillow and numpy, which on so few pixels cost less than one more libvips operation: the
+pHash's 32x32, the ThumbHash's copy (thumbhash.SIDE), and the colours' copy (half of that).
+A key whose fact the picture lacks is left out, never null, as everywhere in `metadata`: no
 colours for a picture transparent everywhere, no `phash` for a flat one.
 """
 

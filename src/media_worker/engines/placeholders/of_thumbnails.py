@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from media_worker.engines.phash import REDUCED
-from media_worker.engines.placeholders.blurhash import PICTURE_KINDS, blurhash_of
+from media_worker.engines.placeholders.blurhash import PICTURE_KINDS, blurhash_of_picture
 from media_worker.engines.placeholders.facts import pixel_metadata
 from media_worker.engines.port import RenderedThumbnail
 
@@ -31,27 +31,44 @@ SOURCE_SIDE = REDUCED + REDUCED // 2
 def placeholder_metadata(thumbnails: list[RenderedThumbnail],
                          kinds: frozenset[str]) -> dict[str, Any]:
     """`placeholder` (BlurHash, when `kinds` has it), the ThumbHash and colours `kinds` asks
-    for, and `phash`; nothing when the render made no picture."""
+    for, and `phash`; nothing when the render made no picture. Each thumbnail read is decoded
+    once: the BlurHash's (the smallest) is usually the facts' too."""
     pictures = [thumb for thumb in thumbnails if thumb.kind in PICTURE_KINDS]
     if not pictures:
         return {}
+    source = facts_source(pictures)
+    decoded = decoded_thumbnail(source)
     metadata: dict[str, Any] = {}
     if "blurhash" in kinds:
-        metadata["placeholder"] = {"type": "blurhash", "value": blurhash_of(pictures)}
-    return metadata | pixel_metadata(reduced_thumbnail(facts_source(pictures)), kinds)
+        smallest = min(pictures, key=lambda thumb: thumb.width * thumb.height)
+        picture = decoded if smallest is source else decoded_thumbnail(smallest)
+        metadata["placeholder"] = {"type": "blurhash", "value": blurhash_of_picture(picture)}
+    return metadata | pixel_metadata(reduced(decoded), kinds)
 
 
-def reduced_thumbnail(thumb: RenderedThumbnail) -> np.ndarray:
-    """The thumbnail's first frame as 8-bit RGB(A), its short side brought down to REDUCED.
-    Pillow, not libvips: on a picture this small, each libvips call costs more than Pillow's
-    whole decode and resize (docs/performance.md, bench 19)."""
-    with Image.open(io.BytesIO(thumb.data)) as opened:
+def decoded_thumbnail(thumb: RenderedThumbnail) -> Image.Image:
+    """The thumbnail's first frame, decoded by Pillow as 8-bit RGB, or RGBA when it has
+    transparency. Pillow, not libvips: on a picture this small, each libvips call costs more
+    than Pillow's whole decode and resize (docs/performance.md, bench 19)."""
+    with Image.open(io.BytesIO(thumb.data), formats=_pillow_format(thumb.format)) as opened:
         alpha = "A" in opened.getbands() or "transparency" in opened.info
-        picture = opened.convert("RGBA" if alpha else "RGB")
+        return opened.convert("RGBA" if alpha else "RGB")
+
+
+def _pillow_format(name: str) -> list[str] | None:
+    """The thumbnail's format as Pillow names it, so Image.open skips asking every plugin
+    whether the bytes are its own; None (ask them all) for one Pillow does not name so."""
+    Image.init()
+    return [name.upper()] if name.upper() in Image.OPEN else None
+
+
+def reduced(picture: Image.Image) -> np.ndarray:
+    """A decoded thumbnail (RGB or RGBA) as an array, its short side brought down to REDUCED
+    by Lanczos (alpha premultiplied, so colour under transparent pixels does not bleed)."""
     scale = REDUCED / min(picture.size)
     if scale < 1:
         size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
-        if alpha:  # premultiplied, so colour under transparent pixels does not bleed
+        if picture.mode == "RGBA":
             picture = picture.convert("RGBa").resize(size, Image.Resampling.LANCZOS)
             picture = picture.convert("RGBA")
         else:

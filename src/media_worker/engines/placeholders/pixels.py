@@ -44,10 +44,13 @@ def halved(rgba: np.ndarray) -> np.ndarray:
     h, w = rgba.shape[0] // 2 * 2, rgba.shape[1] // 2 * 2
     if not h or not w:
         return rgba
-    blocks = rgba[:h, :w].astype(np.float64).reshape(h // 2, 2, w // 2, 2, 4)
-    alpha = blocks[..., 3:]
-    weight = alpha.sum(axis=(1, 3))
-    colour = (blocks[..., :3] * alpha).sum(axis=(1, 3)) / np.maximum(weight, 1)
+    pixels = rgba[:h, :w].astype(np.float64)
+    alpha = pixels[..., 3:]
+    weighted = pixels[..., :3] * alpha  # whole numbers: every sum below is exact
+    quarters = ((slice(0, None, 2), slice(0, None, 2)), (slice(1, None, 2), slice(0, None, 2)),
+                (slice(0, None, 2), slice(1, None, 2)), (slice(1, None, 2), slice(1, None, 2)))
+    weight = sum(alpha[rows, columns] for rows, columns in quarters)
+    colour = sum(weighted[rows, columns] for rows, columns in quarters) / np.maximum(weight, 1)
     return np.concatenate([colour, weight / 4], axis=-1).round().astype(np.uint8)
 
 
@@ -60,5 +63,8 @@ def fitted(rgba: np.ndarray, side: int) -> np.ndarray:
     if scale >= 1:
         return rgba
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if (rgba[..., 3] == 255).all():  # opaque: the same colours without (un)premultiplying
+        picture = Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB")
+        return as_rgba(np.asarray(picture.resize(size, Image.Resampling.LANCZOS)))
     picture = Image.fromarray(np.ascontiguousarray(rgba), mode="RGBA")
     return np.asarray(picture.resize(size, Image.Resampling.LANCZOS))

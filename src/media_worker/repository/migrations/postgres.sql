@@ -4,8 +4,8 @@
 -- worker). tests/integration/test_prisma_schema.py compares the result with the SQL Prisma
 -- generates (tests/api/fixtures/prisma-migration.sql).
 -- Idempotent: safe to run on every start, and a no-op on a table Prisma's migrations made.
--- {table}, {pkey}, {status_index}, {phash_index}, {outbox}, {outbox_pkey} and {outbox_index} are
--- replaced by quoted identifiers derived from the validated MEDIA_TABLE name (a plain
+-- {table}, {pkey}, {status_index}, {phash_index}, {phash0_index} to {phash3_index}, {outbox},
+-- {outbox_pkey} and {outbox_index} are replaced by quoted identifiers derived from the validated MEDIA_TABLE name (a plain
 -- identifier, so '{table}' is also a regclass literal); the outbox of status events is
 -- {table} + "Event".
 DO $$
@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS {table} (
   "createdAt"   TIMESTAMP(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP,
   "updatedAt"   TIMESTAMP(3)  NOT NULL,
   "phash"       BIGINT,
+  "phash0"      INTEGER,
+  "phash1"      INTEGER,
+  "phash2"      INTEGER,
+  "phash3"      INTEGER,
   CONSTRAINT {pkey} PRIMARY KEY ("id")
 );
 
@@ -50,9 +54,11 @@ $$;
 
 CREATE INDEX IF NOT EXISTS {status_index} ON {table} ("status");
 
--- "phash" (near-duplicate search, docs/media.md) came after the table: added last, where a new
--- table has it, and only where missing (ALTER TABLE locks the table even when it does nothing).
--- Rows READY before it keep NULL there; `similar` and `duplicates` read their metadata's hash.
+-- "phash" (near-duplicate search, docs/media.md) and its quarters "phash0" to "phash3" (the
+-- index lookups of `similar`, similarity.py) came after the table: added last, where a new
+-- table has them, and only where missing (ALTER TABLE locks the table even when it does
+-- nothing). Rows READY before them keep NULL there; `similar` and `duplicates` read their
+-- metadata's hash, or compute the distance to their "phash".
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_attribute
@@ -60,10 +66,22 @@ BEGIN
                    AND NOT attisdropped) THEN
     ALTER TABLE {table} ADD COLUMN "phash" BIGINT;
   END IF;
+  IF (SELECT count(*) FROM pg_attribute
+      WHERE attrelid = '{table}'::regclass AND NOT attisdropped
+        AND attname IN ('phash0', 'phash1', 'phash2', 'phash3')) < 4 THEN
+    ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "phash0" INTEGER,
+                        ADD COLUMN IF NOT EXISTS "phash1" INTEGER,
+                        ADD COLUMN IF NOT EXISTS "phash2" INTEGER,
+                        ADD COLUMN IF NOT EXISTS "phash3" INTEGER;
+  END IF;
 END
 $$;
 
 CREATE INDEX IF NOT EXISTS {phash_index} ON {table} ("phash", "id");
+CREATE INDEX IF NOT EXISTS {phash0_index} ON {table} ("phash0", "phash");
+CREATE INDEX IF NOT EXISTS {phash1_index} ON {table} ("phash1", "phash");
+CREATE INDEX IF NOT EXISTS {phash2_index} ON {table} ("phash2", "phash");
+CREATE INDEX IF NOT EXISTS {phash3_index} ON {table} ("phash3", "phash");
 
 -- The outbox of status events (docs/events.md): `model MediaEvent` of the Prisma schema. Always
 -- created, so the table exists before a target is configured; rows are written only while one

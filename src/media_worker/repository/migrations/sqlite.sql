@@ -16,15 +16,24 @@ CREATE TABLE IF NOT EXISTS {table} (
   "processedAt" TEXT,
   "createdAt"   TEXT    NOT NULL,
   "updatedAt"   TEXT    NOT NULL,
-  "phash"       INTEGER
+  "phash"       INTEGER,
+  "phash0"      INTEGER,
+  "phash1"      INTEGER,
+  "phash2"      INTEGER,
+  "phash3"      INTEGER
 );
 
 CREATE INDEX IF NOT EXISTS {status_index} ON {table} ("status");
 
--- {add_phash} is `ALTER TABLE … ADD COLUMN "phash" INTEGER;` for a table made before the column
--- (SQLite has no ADD COLUMN IF NOT EXISTS: the adapter looks first), else nothing.
+-- Next: the `ALTER TABLE … ADD COLUMN` statements of the hash's columns ("phash", "phash0" to
+-- "phash3") that a table made before them lacks (SQLite has no ADD COLUMN IF NOT EXISTS: the
+-- adapter looks first), else nothing.
 {add_phash}
 CREATE INDEX IF NOT EXISTS {phash_index} ON {table} ("phash", "id");
+CREATE INDEX IF NOT EXISTS {phash0_index} ON {table} ("phash0", "phash");
+CREATE INDEX IF NOT EXISTS {phash1_index} ON {table} ("phash1", "phash");
+CREATE INDEX IF NOT EXISTS {phash2_index} ON {table} ("phash2", "phash");
+CREATE INDEX IF NOT EXISTS {phash3_index} ON {table} ("phash3", "phash");
 
 -- The outbox of status events, like PostgreSQL's (docs/events.md). AUTOINCREMENT: a "seq" is
 -- never reused after the rows before it were delivered and deleted, so `events tail` can
