@@ -3,6 +3,7 @@
 # root with apt-get; otherwise whatever needs them skips, saying what to install.
 #   scripts/ensure-tools.sh          vipsthumbnail (libvips-tools): the fidelity reference;
 #                                    ffmpeg (with zscale): the HDR video tone-mapping reference;
+#                                    qpdf: linearizes the big PDFs the reading-in-place tests make
 #                                    promtool (prometheus): checks and unit-tests the alert rules
 #                                    of deploy/kubernetes (installed without its recommended
 #                                    node exporter; the tests run no Prometheus server)
@@ -13,7 +14,8 @@
 #                                    without recommendations): scripts/build-image.sh, which
 #                                    builds and runs Dockerfile.worker without Docker
 set -uo pipefail
-declare -A packages=([vipsthumbnail]=libvips-tools [ffmpeg]=ffmpeg [promtool]=prometheus)
+declare -A packages=([vipsthumbnail]=libvips-tools [ffmpeg]=ffmpeg [promtool]=prometheus
+                     [qpdf]=qpdf)
 # Packages installed without their recommendations.
 declare -A lean=([prometheus]=1)
 if [ "${1:-}" = "--bench" ]; then

@@ -2,22 +2,46 @@
 download or nothing at all.
 
 Every job first reads the object's head (HEAD_BYTES, one small ranged request) to learn what
-it is and how large. A still is then downloaded whole, bounded by MAX_INPUT_BYTES: decoding a
-JPEG needs every byte of it anyway. A video is not downloaded when the engine reads it in place
-(the local engine's decoder process opens its own reader and fetches the container's index and
-the packets around the frames it uses, at most MAX_READ_BYTES), so its size costs neither
-transfer nor disk.
+it is and how large. What happens next depends on what decoding it needs:
+
+- A still is downloaded whole, bounded by MAX_INPUT_BYTES: decoding a JPEG, a PNG or a WebP
+  needs every byte of it anyway, and a HEIC's primary picture is most of its file
+  (docs/media.md, "Big originals", says why HEIC and AVIF are not read in place).
+- A video or a PDF is not downloaded when the engine reads in place (the local engine: its
+  decoder process opens its own reader). FFmpeg fetches the container's index and the packets
+  around the frames it uses; PDFium the document's structure and its first page's objects. At
+  most MAX_READ_BYTES is fetched, so the original's size costs neither transfer nor disk.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from media_worker.engines.port import SourceMedia
 from media_worker.engines.sniff import HEAD_BYTES, MediaKind, MediaType, sniff_bytes
 from media_worker.errors import UnsupportedMediaError
-from media_worker.storage.port import ObjectStorage
+
+if TYPE_CHECKING:  # the local engine imports this module in its decoder processes: keep light
+    from pathlib import Path
+
+    from media_worker.engines.port import RenderResult
+    from media_worker.jobs import InFlightJob
+    from media_worker.observability.logging import Logger
+    from media_worker.observability.metrics import WorkerMetrics
+    from media_worker.renditions import Focus
+    from media_worker.storage.port import ObjectStorage
+    from media_worker.types import MediaRecord
 
 BYTES_READ = "bytesRead"  # the row's metadata: what reading in place fetched of the original
+# What an engine that reads in place reads so: the kinds whose decoders need a part of the file.
+IN_PLACE_KINDS = frozenset({MediaKind.VIDEO, MediaKind.DOCUMENT})
+
+
+def read_in_place(media_type: MediaType | None) -> bool:
+    """Whether an original of this type is read in place (by an engine that can) rather than
+    downloaded: a video or a PDF. An unknown type is downloaded, for the engine to explain."""
+    return media_type is not None and media_type.kind in IN_PLACE_KINDS
 
 
 @dataclass(frozen=True)
@@ -28,10 +52,6 @@ class Head:
     size: int
     fetched: int
     media_type: MediaType | None
-
-    @property
-    def is_video(self) -> bool:
-        return self.media_type is not None and self.media_type.kind is MediaKind.VIDEO
 
 
 def read_head(storage: ObjectStorage, bucket: str, key: str) -> Head:
@@ -44,3 +64,55 @@ def read_head(storage: ObjectStorage, bucket: str, key: str) -> Head:
     except UnsupportedMediaError:  # downloaded, so the engine's sniff words the error
         media_type = None
     return Head(size, fetched, media_type)
+
+
+@dataclass(frozen=True)
+class Original:
+    """What the engine is given for a job (`source`: a local copy, or the stored object to
+    read in place), the original's size in bytes, and its head."""
+
+    source: SourceMedia
+    size: int
+    head: Head
+
+
+@dataclass(frozen=True)
+class Originals:
+    """Reaches each job's original: reads its head (the `read` stage), then downloads it (the
+    `download` stage) unless the engine reads it in place (`in_place`: the engine can)."""
+
+    storage: ObjectStorage
+    metrics: WorkerMetrics
+    max_input_bytes: int
+    max_read_bytes: int
+    in_place: bool
+
+    def reach(self, job: InFlightJob, record: MediaRecord, focus: Focus | None,
+              scratch: Path, log: Logger) -> Original:
+        """The original of `record`, downloaded into `scratch` when it must be."""
+        with job.timed("read") as stage:
+            head = read_head(self.storage, record.bucket, record.key)
+            self.metrics.add_input_bytes(head.fetched)
+            stage.note(bytes=head.fetched)
+        source = SourceMedia(None, record.bucket, record.key, focus,
+                             max_read_bytes=self.max_read_bytes)
+        if self.in_place and read_in_place(head.media_type):
+            return Original(source, head.size, head)
+        destination = scratch / "original"
+        with job.timed("download") as stage:
+            written = self.storage.download(record.bucket, record.key, destination,
+                                            max_bytes=self.max_input_bytes)
+            self.metrics.add_input_bytes(written)
+            log.debug("downloaded", stage="download", bytes=written)
+            stage.note(bytes=written)
+        return Original(replace(source, path=destination), written, head)
+
+    def counted(self, original: Original, result: RenderResult) -> RenderResult:
+        """What the engine fetched reading `original` in place, in the metric and the row's
+        metadata (the head included); a downloaded original was counted as it came."""
+        if not original.source.in_place:
+            return result
+        fetched = int(result.metadata.get(BYTES_READ, 0))
+        self.metrics.add_input_bytes(fetched)
+        return replace(result, metadata={**result.metadata,
+                                         BYTES_READ: fetched + original.head.fetched})

@@ -1,12 +1,14 @@
 """MediaProcessor: the status machine of one job, and nothing else.
 
-    claim the row (PENDING → PROCESSING) → read its head → download (stills) → render
-    → upload → finish (→ READY) → delete the message
+    claim the row (PENDING → PROCESSING) → reach the original (read its head; download it
+    unless the engine reads it in place: originals.py) → render → upload → finish (→ READY)
+    → delete the message
 
 On a permanent failure the row becomes FAILED and the message is deleted. On a transient one
 the row goes back to PENDING and the message is hidden for a backoff delay, until the attempts
 are spent. The processor only knows the ports; which adapters stand behind them is app.py's
-business.
+business; what a delivery reports besides its outcome (its span, its metrics) is
+observation.py's, and the message of a row it could not claim unclaimed.py's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +34,16 @@ from media_worker.jobs import InFlightJob, PoisonMessageError, parse_message
 from media_worker.observability.logging import Logger, short_error
 from media_worker.observability.metrics import WorkerMetrics
 from media_worker.observability.tracing import NO_TRACER, Tracer
-from media_worker.originals import BYTES_READ, Head, read_head
-from media_worker.outcomes import METRIC_OUTCOMES, Outcome, missing_row_delay, until_lease_ends
+from media_worker.observation import observed
+from media_worker.originals import Originals
+from media_worker.outcomes import Outcome
 from media_worker.queue.port import MessageQueue
 from media_worker.renditions import parse_focus, recorded_request, rendition_request, sizes_for
 from media_worker.repository.port import Claim, MediaRepository
 from media_worker.settlement import Settlement
 from media_worker.storage.port import ObjectStorage
-from media_worker.types import MediaRecord, MediaStatus, ThumbnailData, ThumbnailSize
+from media_worker.types import ThumbnailData, ThumbnailSize
+from media_worker.unclaimed import Unclaimed
 from media_worker.uploads import upload_renditions
 
 
@@ -54,9 +59,9 @@ class ProcessorSettings:
     max_attempts: int = 5
     max_input_bytes: int = 512 * 1024 * 1024
     max_read_bytes: int = DEFAULT_MAX_READ_BYTES
-    # The engine reads videos in place (the local engine: its decoder processes open their
-    # own reader), so they are not downloaded (originals.py).
-    read_videos_in_place: bool = False
+    # The engine reads videos and PDFs in place (the local engine: its decoder processes open
+    # their own reader), so they are not downloaded (originals.py).
+    read_in_place: bool = False
     lease_seconds: int = 300
     retry_base_seconds: float = 10.0
     retry_max_seconds: float = 900.0
@@ -93,22 +98,23 @@ class MediaProcessor:
         self._tracer = tracer
         self._settle = Settlement(queue, retry_base_seconds=settings.retry_base_seconds,
                                   retry_max_seconds=settings.retry_max_seconds)
+        self._originals = Originals(storage, self._metrics,
+                                    max_input_bytes=settings.max_input_bytes,
+                                    max_read_bytes=settings.max_read_bytes,
+                                    in_place=settings.read_in_place)
+        self._unclaimed = Unclaimed(repository, self._settle, settings.lease_seconds,
+                                    settings.missing_row_grace_seconds)
 
     def handle(self, job: InFlightJob) -> Outcome:
-        """Run one delivery through the status machine; never raises."""
-        started = time.monotonic()
-        # Received ahead (WORKER_PREFETCH), a message may wait for a free slot; its latency
-        # (`seconds`) counts from the receive, and this stage says how much of it was waiting.
-        job.stages["queued"] = started - job.started
-        job.handling_since = started
-        with self._metrics.tracking_in_flight(), self._tracer.job(job) as trace:
-            try:
-                outcome = self._handle(job)
-            except Exception as exc:  # an unmapped library error or a bug: this job only
-                outcome = self._unexpected(job, exc)
-            trace.ended(outcome.value)
-        self._record(job, outcome, time.monotonic() - started)
-        return outcome
+        """Run one delivery through the status machine, observed; never raises."""
+        return observed(job, partial(self._handle_any, job), tracer=self._tracer,
+                        metrics=self._metrics)
+
+    def _handle_any(self, job: InFlightJob) -> Outcome:
+        try:
+            return self._handle(job)
+        except Exception as exc:  # an unmapped library error or a bug: this job only
+            return self._unexpected(job, exc)
 
     def _handle(self, job: InFlightJob) -> Outcome:
         message = job.message
@@ -130,16 +136,9 @@ class MediaProcessor:
             self._settle.back_off(job, log)
             return Outcome.DEFERRED
         if claim is None:
-            return self._not_claimed(request.media_id, job, log)
+            return self._unclaimed.settled(request.media_id, job, log)
         job.claim = claim
         return self._process(job, claim, log.bind(attempt=claim.attempt))
-
-    def _record(self, job: InFlightJob, outcome: Outcome, seconds: float) -> None:
-        self._metrics.job_finished(METRIC_OUTCOMES[outcome], job.kind, seconds)
-        for stage, stage_seconds in job.stages.items():
-            self._metrics.stage_finished(stage, job.kind, stage_seconds)
-        if outcome in (Outcome.RETRY, Outcome.DEFERRED):
-            self._metrics.retry()
 
     # --- the happy path ---------------------------------------------------------------------
     def _process(self, job: InFlightJob, claim: Claim, log: Logger) -> Outcome:
@@ -172,24 +171,11 @@ class MediaProcessor:
         sizes = sizes_for(profile, self._settings.profiles, self._settings.sizes)
         focus = parse_focus(raw_focus)
         with self._scratch_dir() as scratch:
-            with job.timed("read") as stage:
-                head = read_head(self._storage, record.bucket, record.key)
-                self._metrics.add_input_bytes(head.fetched)
-                stage.note(bytes=head.fetched)
-            in_place = head.is_video and self._settings.read_videos_in_place
-            source = SourceMedia(None, record.bucket, record.key, focus,
-                                 max_read_bytes=self._settings.max_read_bytes)
-            size = head.size
-            if not in_place:
-                source = replace(source, path=scratch / "original")
-                with job.timed("download") as stage:
-                    size = self._download(record, scratch / "original", log)
-                    stage.note(bytes=size)
+            original = self._originals.reach(job, record, focus, scratch, log)
             with job.timed("render") as stage:
-                result = self._render(source, sizes)
+                result = self._render(original.source, sizes)
                 stage.rendered(result)
-            if in_place:
-                result = self._counted_read(result, head)
+            result = self._originals.counted(original, result)
             job.kind = str(result.metadata.get("kind") or "unknown")
             log.debug("rendered", stage="render", kind=job.kind,
                       seconds=round(job.stages["render"], 3))
@@ -200,7 +186,7 @@ class MediaProcessor:
         with job.timed("upload") as stage:
             thumbnails = self._upload(record.id, result, log)
             stage.note(bytes=sum(thumb.bytes for thumb in thumbnails))
-        return thumbnails, {**result.metadata, "bytes": size,
+        return thumbnails, {**result.metadata, "bytes": original.size,
                             **recorded_request(profile, focus)}
 
     def _render(self, source: SourceMedia, sizes: list[ThumbnailSize]) -> RenderResult:
@@ -209,20 +195,6 @@ class MediaProcessor:
         except MediaWorkerError as exc:
             self._metrics.engine_error(exc)
             raise
-
-    def _counted_read(self, result: RenderResult, head: Head) -> RenderResult:
-        """What the engine fetched reading in place, in the metric and the row's metadata
-        (the head included)."""
-        fetched = int(result.metadata.get(BYTES_READ, 0))
-        self._metrics.add_input_bytes(fetched)
-        return replace(result, metadata={**result.metadata, BYTES_READ: fetched + head.fetched})
-
-    def _download(self, record: MediaRecord, destination: Path, log: Logger) -> int:
-        written = self._storage.download(record.bucket, record.key, destination,
-                                         max_bytes=self._settings.max_input_bytes)
-        self._metrics.add_input_bytes(written)
-        log.debug("downloaded", stage="download", bytes=written)
-        return written
 
     def _upload(self, media_id: str, result: RenderResult, log: Logger) -> list[ThumbnailData]:
         stored = upload_renditions(self._storage, self._metrics,
@@ -282,42 +254,6 @@ class MediaProcessor:
             log.warning("could not delay the message; it returns after its visibility "
                         "timeout", error=short_error(hide_exc))
         return Outcome.RETRY
-
-    def _not_claimed(self, media_id: str, job: InFlightJob, log: Logger) -> Outcome:
-        try:
-            record = self._repository.get(media_id)
-        except TransientError as exc:
-            log.warning("lookup failed, will retry", error=short_error(exc))
-            self._settle.back_off(job, log)
-            return Outcome.DEFERRED
-        if record is None:
-            return self._await_row(job, log)
-        if record.status in (MediaStatus.READY, MediaStatus.FAILED):
-            log.info("already finished; dropping the duplicate message", status=record.status)
-        else:
-            delay = until_lease_ends(record.lease_until, self._settings.lease_seconds)
-            log.info("held by another worker's live lease; looking again when it can end",
-                     status=record.status, retryInSeconds=delay)
-            self._settle.delay(job, delay, log)
-            return Outcome.HELD
-        self._settle.delete(job, log)
-        return Outcome.SKIPPED
-
-    def _await_row(self, job: InFlightJob, log: Logger) -> Outcome:
-        """An API that sends the job inside its transaction commits the row a moment later:
-        look again soon, for MISSING_ROW_GRACE_SECONDS from the message's sending."""
-        message = job.message
-        age = time.time() - message.sent_at if message.sent_at is not None else None
-        if age is not None and age < self._settings.missing_row_grace_seconds:
-            delay = missing_row_delay(message.receive_count)
-            log.info("no media row yet; looking again soon", retryInSeconds=delay,
-                     messageAgeSeconds=round(age, 1))
-            self._settle.delay(job, delay, log)
-            return Outcome.AWAITING_ROW
-        log.warning("no such media row; dropping the message",
-                    graceSeconds=self._settings.missing_row_grace_seconds)
-        self._settle.delete(job, log)
-        return Outcome.SKIPPED
 
     def _fail(self, claim: Claim, job: InFlightJob, error: str, log: Logger, *,
               gave_up: bool = False) -> Outcome:

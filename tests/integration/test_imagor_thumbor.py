@@ -5,11 +5,14 @@
   the moto S3 server, corpus still images go through the real worker pipeline (SQS, S3 and
   PostgreSQL adapters, MediaProcessor, QueuePoller) and end READY with thumbnails Thumbor made.
   A wrong secret ends FAILED as a configuration error on the first attempt.
+  Camera RAW files and PDFs, which Thumbor cannot read, end READY with thumbnails the worker
+  rendered itself (Thumbor is not asked), or FAILED with the local engine's readable error.
 - **A fake imagorvideo** of this file's own (no imagorvideo binary can be installed here): it
   parses and verifies imagor paths (signature, filters) independently of the code under test,
   reads the original from the moto bucket as imagorvideo's S3 loader would, and answers with a
   real frame decoded by PyAV. Scripted answers (406 with a 1x1 pixel, 503, 429, …) prove how
-  the engine reads a misbehaving service.
+  the engine reads a misbehaving service. Videos go through it: the worker's probe reads them
+  in place (nothing downloaded), as the service fetches them itself.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import time
 import urllib.request
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,8 @@ import structlog
 from PIL import Image, ImageOps
 
 from media_worker.app import Components, build_poller, open_components
+from media_worker.app.adapters import build_storage
+from media_worker.app.worker import processor_settings
 from media_worker.config import Settings, ThumbnailFormat
 from media_worker.engines.imagor import ImagorEngine
 from media_worker.engines.imagor.url import (
@@ -52,7 +58,8 @@ from media_worker.engines.imagor.url import (
     UrlBuilder,
     frame_at_position,
 )
-from media_worker.engines.port import OutputSpec, SourceMedia
+from media_worker.engines.local import LocalEngine
+from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.errors import (
     ConfigurationError,
     EngineUnavailableError,
@@ -61,9 +68,12 @@ from media_worker.errors import (
 )
 from media_worker.outcomes import Outcome
 from media_worker.repository.port import NewMedia
+from media_worker.storage.port import ObjectStorage
 from media_worker.storage.s3 import S3Storage
 from media_worker.types import MediaRecord, MediaStatus, ThumbnailSize, WorkerQueueMessage
+from tests.big_videos import BigVideos, ffmpeg_available, make_big_videos
 from tests.conftest import REPO_ROOT, free_port
+from tests.unit.raw_fixtures import make_dng, stored
 
 pytestmark = pytest.mark.services
 
@@ -165,10 +175,13 @@ class Rig:
                 ids.append(media_id)
         return ids
 
-    def drain(self, engine: ImagorEngine) -> Counter[Outcome]:
-        """Run QueuePoller + MediaProcessor (as `media-worker run --drain`) until empty."""
+    def drain(self, engine: ImagorEngine,
+              wrap: Callable[[ObjectStorage], ObjectStorage] | None = None) -> Counter[Outcome]:
+        """Run QueuePoller + MediaProcessor (as `media-worker run --drain`) until empty;
+        `wrap` stands in front of the processor's storage (to watch what it fetches)."""
         with open_components(self.settings, engine=False) as parts:
-            components = Components(parts.queue, parts.storage, parts.repository, engine)
+            storage = wrap(parts.storage) if wrap is not None else parts.storage
+            components = Components(parts.queue, storage, parts.repository, engine)
             poller = build_poller(self.settings, components, structlog.get_logger("test"),
                                   drain=True)
             return poller.run()
@@ -203,10 +216,13 @@ def rig(moto_endpoint: str, postgres_url: str, unique_name: str) -> Rig:
     return Rig(settings, unique_name)
 
 
-def thumbor_engine(thumbor: Thumbor, rig: Rig, storage: S3Storage, **options: Any) -> ImagorEngine:
+def thumbor_engine(thumbor: Thumbor, rig: Rig, presigner: S3Storage,
+                   **options: Any) -> ImagorEngine:
+    """The engine on Thumbor, built as the tests need it (with `**in_place(rig)`: as
+    build_imagor_engine builds it)."""
     defaults: dict[str, Any] = {
         "base_url": thumbor.url, "secret": THUMBOR_SECRET, "source": "presigned",
-        "presign": storage.presigned_get_url, "timeout_seconds": 30,
+        "presign": presigner.presigned_get_url, "timeout_seconds": 30,
         "max_pixels": rig.settings.max_pixels, "pool_size": 4,
     }
     return ImagorEngine(**(defaults | options))
@@ -337,6 +353,159 @@ def test_unreadable_bytes_are_corrupt_media_not_a_signature_problem(
         engine.render(SourceMedia(path, rig.bucket, "broken.jpg"), SIZES[:1], WEBP)
     assert type(raised.value).__name__ == "CorruptMediaError"
     storage.close()
+
+
+# --- what Thumbor cannot read: camera RAW and PDF, rendered by the worker ------------------------
+class WatchedStorage:
+    """The processor's storage, recording which keys it downloaded whole."""
+
+    def __init__(self, inner: ObjectStorage) -> None:
+        self._inner = inner
+        self.downloaded: list[str] = []
+
+    def download(self, bucket: str, key: str, destination: Path, **options: Any) -> int:
+        self.downloaded.append(key)
+        return self._inner.download(bucket, key, destination, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def in_place(rig: Rig) -> dict[str, Any]:
+    """Engine options as build_imagor_engine gives them: the probe in a decoder process, with
+    a storage adapter of its own (built there from the settings) to read originals in place."""
+    return {"probe_processes": 1, "storage": partial(build_storage, rig.settings),
+            "render_timeout_seconds": 60}
+
+
+@pytest.fixture(scope="module")
+def raw_files(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """DNGs of an upright portrait (Portrait_0.jpg, labelled top, left, right, bottom): one
+    stored as a sensor turned a quarter saw it, to demosaic; one with a full-size JPEG
+    preview, which covers the largest size."""
+    directory = tmp_path_factory.mktemp("raw")
+    portrait = pyvips.Image.thumbnail(  # even sides: a Bayer mosaic keeps every pixel
+        str(corpus / "images" / "orientation" / "Portrait_0.jpg"), 1600).crop(0, 0, 1066, 1600)
+    portrait = portrait.copy_memory()
+    portrait.pngsave(str(directory / "portrait.png"))
+    return {"portrait": directory / "portrait.png",
+            "demosaic": make_dng(directory / "sensor.dng", stored(portrait, 6), orientation=6),
+            "preview": make_dng(directory / "preview.dng", portrait, preview=portrait)}
+
+
+def assert_upright(data: bytes, upright: pyvips.Image) -> None:
+    """The thumbnail shows the upright picture, not a turned or mirrored one."""
+    thumb = pyvips.Image.new_from_buffer(data, "")
+
+    def off(picture: pyvips.Image) -> float:
+        reference = picture.thumbnail_image(thumb.width, height=thumb.height, size="force")
+        return float((thumb[:3] - reference[:3]).abs().avg())
+    assert off(upright) < 12
+    assert off(upright) * 3 < min(off(upright.rot("d180")), off(upright.fliphor()))
+
+
+def test_raw_files_and_pdfs_are_rendered_by_the_worker_not_sent_to_thumbor(
+    thumbor: Thumbor, rig: Rig, corpus: Path, raw_files: dict[str, Path]
+) -> None:
+    """Thumbor reads neither (Pillow has no RAW or PDF decoder; it took a DNG for a TIFF and
+    answered 500). The worker renders them in its decoder process as the local engine does,
+    says so in `renderedBy`, and fails the broken ones with the local engine's words."""
+    documents, malformed = corpus / "documents", corpus / "images" / "malformed"
+    ready = {
+        "raw/sensor.dng": raw_files["demosaic"],
+        "raw/with preview.dng": raw_files["preview"],
+        "docs/minimal.pdf": documents / "pdf" / "minimal-document.pdf",
+        "docs/rotated ü.pdf": documents / "pdf" / "habibi-rotated.pdf",
+        "photos/Landscape_3.jpg": corpus / "images" / "orientation" / "Landscape_3.jpg",
+        "photos/motion.jpg": malformed / "pixel-motion-photo-shortened.jpg",
+    }
+    failed = {
+        "raw/GOPR0024.GPR": (corpus / "images" / "raw" / "GOPR0024.GPR",
+                             "unsupported RAW format: GoPro GPR"),
+        "raw/IMG_1361.dng": (malformed / "IMG_1361.dng", "all-black picture"),
+        "docs/password.pdf": (documents / "malformed" / "libreoffice-writer-password.pdf",
+                              "password-protected PDF"),
+        # A fine HEIC (a Samsung motion photo) that Thumbor's Pillow cannot read.
+        "photos/motion.heic": (corpus / "images" / "camera" / "samsung-one-ui-6.heic",
+                               "has no HEIC decoder"),
+    }
+    files = ready | {key: path for key, (path, _) in failed.items()}
+    requests_before = len(thumbor.render_requests())
+    records, downloaded = drained_in_place(thumbor, rig, files, len(ready), len(failed))
+    # Only the JPEGs reached Thumbor (the HEIC too, which it refused); the RAWs were
+    # downloaded, the PDFs read in place.
+    assert len(thumbor.render_requests()) - requests_before == 2 * len(SIZES)
+    assert sorted(downloaded) == sorted(key for key in files if not key.endswith(".pdf"))
+    for key, (_, words) in failed.items():
+        assert_failed_readably(records[key], words)
+    local = LocalEngine(max_pixels=rig.settings.max_pixels,
+                        max_video_seconds=rig.settings.max_video_seconds)
+    for key, path in ready.items():
+        expected = local.render(SourceMedia(path, rig.bucket, key), SIZES,
+                                processor_settings(rig.settings).output)
+        assert_rendered_like_the_local_engine(records[key], expected, rig)
+    portrait = pyvips.Image.new_from_file(str(raw_files["portrait"]))
+    for key, source in (("raw/sensor.dng", "demosaic"),
+                        ("raw/with preview.dng", "embedded-preview")):
+        metadata = records[key].metadata or {}
+        assert metadata["rawSource"] == source
+        assert (metadata["width"], metadata["height"]) == (portrait.width, portrait.height)
+        large = next(t for t in records[key].thumbnails or [] if t.size == "large")
+        assert_upright(rig.read(large.bucket, large.key), portrait)
+    motion = (records["photos/motion.jpg"].metadata or {})["motionPhoto"]
+    assert (motion["standard"], motion["embedded"]) == ("google", True)
+    rotated = records["docs/rotated ü.pdf"].metadata or {}
+    assert rotated["pages"] == 4
+    assert rotated["width"] > rotated["height"]  # /Rotate 90: shown landscape
+    assert rotated["bytesRead"] > 0  # read in place (a 16 KB file: every read fetched it all)
+
+
+def drained_in_place(thumbor: Thumbor, rig: Rig, files: dict[str, Path], ready: int,
+                     failed: int) -> tuple[dict[str, MediaRecord], list[str]]:
+    """The rows of `files` after a drain with the engine as build_imagor_engine makes it,
+    and the keys the processor downloaded."""
+    ids = rig.submit(files)
+    storage = rig.storage()
+    watched: list[WatchedStorage] = []
+    engine = thumbor_engine(thumbor, rig, storage, **in_place(rig))
+    try:
+        outcomes = rig.drain(engine, wrap=lambda inner: watched.append(WatchedStorage(inner))
+                             or watched[-1])
+    finally:
+        engine.close()
+        storage.close()
+    assert outcomes == Counter({Outcome.READY: ready, Outcome.FAILED: failed})
+    return dict(zip(files, rig.rows(ids), strict=True)), watched[0].downloaded
+
+
+def assert_failed_readably(record: MediaRecord, words: str) -> None:
+    """FAILED on the first attempt with `words`; a service's refusal names the setting."""
+    assert record.status is MediaStatus.FAILED, record.key
+    assert words in (record.error or ""), (record.key, record.error)
+    assert record.attempts == 1  # permanent: not retried
+    if "imagorvideo service" in (record.error or ""):
+        assert "THUMBNAIL_ENGINE=local" in (record.error or "")
+
+
+def assert_rendered_like_the_local_engine(record: MediaRecord, expected: RenderResult,
+                                          rig: Rig) -> None:
+    """A RAW or a PDF: the local engine's very thumbnails and facts. A JPEG: Thumbor's
+    thumbnails, with facts read from them (a pHash near the local engine's)."""
+    assert record.status is MediaStatus.READY, f"{record.key}: {record.error}"
+    metadata = record.metadata or {}
+    if expected.metadata["format"] == "jpeg":
+        assert metadata["renderedBy"] == "imagorvideo"
+        assert metadata["placeholder"]["type"] == "blurhash"
+        assert metadata["dominantColor"].startswith("#")
+        distance = bin(int(metadata["phash"], 16) ^ int(expected.metadata["phash"], 16))
+        assert distance.count("1") <= 6, record.key
+        return
+    assert metadata["renderedBy"] == "local"
+    facts = ("kind", "format", "width", "height", "phash")
+    assert {k: metadata[k] for k in facts} == {k: expected.metadata[k] for k in facts}
+    stored_thumbs = {thumb.size: rig.read(thumb.bucket, thumb.key)
+                     for thumb in record.thumbnails or []}
+    assert stored_thumbs == {thumb.size.name: thumb.data for thumb in expected.thumbnails}
 
 
 # --- a fake imagorvideo -----------------------------------------------------------------------
@@ -708,3 +877,78 @@ def test_the_local_probe_can_run_in_decoder_processes(
         assert service.seen == []
     finally:
         limited.close()
+
+
+# --- videos probed in place (issue 15): the service fetches them, the worker downloads nothing --
+@pytest.fixture(scope="module")
+def big_videos(tmp_path_factory: pytest.TempPathFactory) -> BigVideos:
+    """MP4s of about 16 MB (moov at the end, faststart, fragmented) and a 2-minute WebM."""
+    if not ffmpeg_available():
+        pytest.skip("needs Debian's ffmpeg")
+    return make_big_videos(tmp_path_factory.mktemp("imagor-big-videos"), loops=2, webm_loops=6)
+
+
+def test_a_video_job_reads_the_original_in_place_and_downloads_nothing(
+    fake: tuple[FakeImagorVideo, str], rig: Rig, big_videos: BigVideos, corpus: Path
+) -> None:
+    """The local probe reads the container's index and first frame through a reader of the
+    stored object, in its decoder process; the service is asked as before; a still is still
+    downloaded for its probe."""
+    service, url = fake
+    service.bucket = rig.bucket
+    videos = {f"videos/{name}": big_videos[name]
+              for name in ("moov-at-end.mp4", "faststart.mp4", "fragmented.mp4", "long.webm")}
+    files = videos | {"stills/hopper.png": corpus / "images" / "formats" / "png" / "hopper.png"}
+    ids = dict(zip(files, rig.submit(files), strict=True))
+    watched: list[WatchedStorage] = []
+    engine = fake_engine(url, **in_place(rig))
+    try:
+        outcomes = rig.drain(engine, wrap=lambda inner: watched.append(WatchedStorage(inner))
+                             or watched[-1])
+    finally:
+        engine.close()
+    assert outcomes == Counter({Outcome.READY: len(files)})
+    assert watched[0].downloaded == ["stills/hopper.png"]
+    records = dict(zip(files, rig.rows(list(ids.values())), strict=True))
+    for key, path in videos.items():
+        record = records[key]
+        assert record.status is MediaStatus.READY, f"{key}: {record.error}"
+        metadata = record.metadata or {}
+        size = path.stat().st_size
+        assert metadata["bytes"] == size
+        assert metadata["renderedBy"] == "imagorvideo"
+        # The head, the index and the first frame's packets; a fragmented MP4's index is a
+        # little of every fragment (the local engine's bound: 2% of the file or 16 MB).
+        assert 0 < metadata["bytesRead"] <= max(0.02 * size, 16 * 1024 * 1024), key
+        if key != "videos/fragmented.mp4":
+            assert metadata["bytesRead"] <= 0.02 * size, (key, metadata["bytesRead"])
+        expected = (320, 180) if key.endswith(".webm") else (640, 360)
+        assert (metadata["width"], metadata["height"]) == expected
+        assert_fits(record, expected, rig)
+    assert "bytesRead" not in (records["stills/hopper.png"].metadata or {})
+    # The frame choice still comes from the probed duration: 10% of it, at most 5 s.
+    renders = {seen.image: seen for seen in service.seen if not seen.meta}
+    assert "seek(4s)" in renders["videos/faststart.mp4"].filters
+    assert "seek(5s)" in renders["videos/long.webm"].filters
+
+
+def test_a_video_the_probe_would_read_too_much_of_fails_before_the_service_is_asked(
+    fake: tuple[FakeImagorVideo, str], rig: Rig, big_videos: BigVideos
+) -> None:
+    """MAX_READ_BYTES bounds what the probe fetches, as it bounds the local engine: a
+    permanent failure naming the limit, the service never asked."""
+    service, url = fake
+    service.bucket = rig.bucket
+    rig.settings = rig.settings.model_copy(update={"max_read_bytes": 200_000})
+    ids = rig.submit({"videos/fragmented.mp4": big_videos["fragmented.mp4"]})
+    engine = fake_engine(url, **in_place(rig))
+    try:
+        outcomes = rig.drain(engine)
+    finally:
+        engine.close()
+    assert outcomes == Counter({Outcome.FAILED: 1})
+    record = rig.rows(ids)[0]
+    assert record.status is MediaStatus.FAILED
+    assert "MAX_READ_BYTES" in (record.error or ""), record.error
+    assert record.attempts == 1
+    assert service.seen == []

@@ -1,5 +1,5 @@
 """The processor and originals read in place (issue 15): every job reads its original's
-head; a video the engine reads in place is never downloaded, a still always is."""
+head; a video or a PDF the engine reads in place is never downloaded, a still always is."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ SIZES = ThumbnailSize.parse_list("small:150x150")
 # An MP4's first box (ftyp, brand isom), then media data: sniffed as a video.
 VIDEO = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 60_000
 STILL = b"\xff\xd8\xff\xe0" + b"\x00" * 50_000
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"\x00" * 60_000
 READ_BY_ENGINE = 4321
 
 
@@ -59,7 +60,7 @@ class World:
         self.storage.objects[("media", "uploads/m1")] = data
         self.repository.insert(NewMedia(id="m1", bucket="media", key="uploads/m1"))
         settings = ProcessorSettings(sizes=SIZES, output=OutputSpec(), thumbnail_bucket="media",
-                                     max_read_bytes=12345, read_videos_in_place=in_place,
+                                     max_read_bytes=12345, read_in_place=in_place,
                                      max_input_bytes=100_000)
         self.processor = MediaProcessor(repository=self.repository, storage=self.storage,
                                         engine=self.engine, queue=FakeQueue(),
@@ -120,3 +121,24 @@ def test_an_original_changed_while_read_in_place_is_retried() -> None:
     world.engine.fail_with = OriginalChangedError("the original changed while it was read")
     assert world.deliver() is Outcome.RETRY
     assert world.repository.rows["m1"].status is MediaStatus.PENDING
+
+
+def test_a_pdf_the_engine_reads_in_place_is_not_downloaded_whatever_its_size() -> None:
+    world = World(PDF + b"\x00" * 200_000)  # past max_input_bytes (100,000)
+    assert world.deliver() is Outcome.READY
+    (source,) = world.engine.sources
+    assert (source.path, source.key, source.max_read_bytes) == (None, "uploads/m1", 12345)
+    assert "download" not in world.job.stages
+    assert (world.repository.rows["m1"].metadata or {})["bytesRead"] == READ_BY_ENGINE + 16 * 1024
+
+
+def test_a_pdf_is_downloaded_when_the_engine_cannot_read_in_place() -> None:
+    world = World(PDF, in_place=False)
+    assert world.deliver() is Outcome.READY
+    assert world.engine.copies == [PDF]
+
+
+def test_an_original_of_no_known_type_is_downloaded_for_the_engine_to_explain() -> None:
+    world = World(b"\x00garbage" * 1000)
+    assert world.deliver() is Outcome.READY  # this engine renders anything
+    assert len(world.engine.copies) == 1

@@ -152,9 +152,13 @@ def build_imagor_engine(settings: Settings) -> ThumbnailEngine:
     """An imagorvideo / imagor / Thumbor service over HTTP. With IMAGORVIDEO_SOURCE=presigned
     the service loads a short-lived presigned GET URL, signed locally (signing makes no
     request). The local probe of the original runs in RENDER_PROCESSES decoder processes (the
-    same isolation as local renders); the rendering happens in the service."""
+    same isolation as local renders), each reading videos in place through a storage adapter
+    of its own; the rendering happens in the service, except for camera RAW files and PDFs,
+    which those processes render as the local engine does (engines/imagor/original.py)."""
+    from media_worker.engines.decode_budget import DecodeBudget
     from media_worker.engines.imagor import ImagorEngine
     from media_worker.engines.imagor.url import MIN_TRUNCATE
+    from media_worker.engines.isolation import SPAWN
 
     secret = settings.imagorvideo_secret
     if secret is None:
@@ -174,7 +178,12 @@ def build_imagor_engine(settings: Settings) -> ThumbnailEngine:
         timeout_seconds=min(IMAGOR_REQUEST_TIMEOUT_CAP_SECONDS, settings.job_timeout_seconds),
         max_pixels=settings.max_pixels,
         max_video_seconds=settings.max_video_seconds,
+        max_header_pixels=settings.max_header_pixels,
+        budget=(DecodeBudget(settings.decode_memory_mb, SPAWN)
+                if settings.decode_memory_mb else None),
         probe_processes=settings.render_workers,
+        render_timeout_seconds=settings.job_timeout_seconds,
+        storage=partial(build_storage, settings),
         service_metadata=settings.imagorvideo_service_metadata,
         pool_size=settings.worker_concurrency,
         retries=settings.imagorvideo_retries,

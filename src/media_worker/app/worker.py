@@ -48,7 +48,7 @@ def processor_settings(settings: Settings) -> ProcessorSettings:
         max_attempts=settings.max_attempts,
         max_input_bytes=settings.max_input_bytes,
         max_read_bytes=settings.max_read_bytes,
-        read_videos_in_place=settings.thumbnail_engine is EngineKind.LOCAL,
+        read_in_place=settings.thumbnail_engine is EngineKind.LOCAL,
         lease_seconds=settings.job_lease_seconds,
         missing_row_grace_seconds=settings.missing_row_grace_seconds,
         retry_base_seconds=settings.retry_base_seconds,
@@ -77,8 +77,11 @@ def build_poller(
     tracer: Tracer = NO_TRACER,
 ) -> QueuePoller:
     job_settings = processor_settings(settings)
-    if not getattr(components.engine, "reads_in_place", True):  # the engine given decides
-        job_settings = replace(job_settings, read_videos_in_place=False)
+    # An engine that says whether it reads originals in place decides (the imagor engine
+    # does when its probe has storage of its own); otherwise THUMBNAIL_ENGINE does.
+    reads_in_place = getattr(components.engine, "reads_in_place", None)
+    if reads_in_place is not None:
+        job_settings = replace(job_settings, read_in_place=bool(reads_in_place))
     processor = MediaProcessor(
         repository=components.repository,
         storage=components.storage,

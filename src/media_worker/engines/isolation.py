@@ -85,15 +85,17 @@ class DecoderPool:
                                  initializer=_start_child, initargs=(factory,), context=SPAWN)
 
     def call(self, method: str, path: Path | None, *args: Any,
-             doing: str = "decoding") -> Any:
-        """The child's `method(*args)`; `doing` names the work in the timeout's message."""
+             doing: str = "decoding", timeout_seconds: float | None = None) -> Any:
+        """The child's `method(*args)`; `doing` names the work in the timeout's message;
+        `timeout_seconds` replaces the pool's timeout for this call."""
+        timeout = timeout_seconds if timeout_seconds is not None else self._timeout
         future = self._pool.schedule(_call_in_child, args=(method, path, *args),
-                                     timeout=self._timeout)
+                                     timeout=timeout)
         try:
             return future.result()
         except FutureTimeoutError:
             raise JobTimeoutError(
-                f"{doing} took longer than {self._timeout:g} s (JOB_TIMEOUT_SECONDS); "
+                f"{doing} took longer than {timeout:g} s (JOB_TIMEOUT_SECONDS); "
                 "the decoder was stopped"
             ) from None
         except ProcessExpired as exc:

@@ -1,9 +1,10 @@
 """The in-process engine: sniff the bytes, then hand the file to the image or video path.
 
-A video the processor did not download (SourceMedia.path None) is read in place: the engine
-opens a reader of the stored object through its own storage adapter (built in the decoder
-process: clients do not cross processes) and FFmpeg decodes from it, fetching the container's
-index and the packets around the frames it uses, never the whole file.
+A video or a PDF the processor did not download (SourceMedia.path None) is read in place: the
+engine opens a reader of the stored object through its own storage adapter (built in the
+decoder process: clients do not cross processes) and FFmpeg decodes from it, fetching the
+container's index and the packets around the frames it uses, or PDFium draws the first page
+from it, fetching the document's structure and that page's objects: never the whole file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from media_worker.errors import (
     OriginalChangedError,
     UnsupportedMediaError,
 )
+from media_worker.originals import BYTES_READ, read_in_place
 from media_worker.storage.port import ObjectStorage
 from media_worker.types import ThumbnailSize
 
@@ -83,24 +85,32 @@ class LocalEngine:
     def _render_in_place(
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
     ) -> RenderResult:
-        """A video decoded from a reader of the stored object; `bytesRead` says what it
-        fetched. Only videos come this way (the processor sniffed the object's head)."""
+        """A video or a PDF rendered from a reader of the stored object; `bytesRead` says what
+        it fetched. Only those come this way (the processor sniffed the object's head:
+        originals.py)."""
         if self._storage is None:
             raise ConfigurationError("this engine has no storage to read originals in place")
         with self._storage.open_reader(source.bucket, source.key,
                                        max_read_bytes=source.max_read_bytes) as reader:
             media_type = sniff_bytes(reader.read(HEAD_BYTES))
             reader.seek(0)
-            if media_type.kind is not MediaKind.VIDEO:
+            if not read_in_place(media_type):
                 raise OriginalChangedError(
                     f"the original {source.bucket}/{source.key} changed: it is no longer a "
-                    f"video (now {media_type.format.upper()})")
+                    f"video or a PDF (now {media_type.format.upper()})")
             try:
-                result = self._render_video(reader, media_type, sizes, output, source)
+                if media_type.kind is MediaKind.DOCUMENT:
+                    from media_worker.engines.pdf import render_pdf
+
+                    result = _with_placeholders(render_pdf(
+                        reader, media_type, sizes, output, max_pixels=self._max_pixels,
+                        budget=self._budget, focus=source.focus), output)
+                else:
+                    result = self._render_video(reader, media_type, sizes, output, source)
             except pyvips.Error as exc:
                 raise _render_error(media_type, exc) from None
             fetched = reader.bytes_fetched
-        return replace(result, metadata={**result.metadata, "bytesRead": fetched})
+        return replace(result, metadata={**result.metadata, BYTES_READ: fetched})
 
     def _render_video(self, video: VideoSource, media_type: MediaType,
                       sizes: list[ThumbnailSize], output: OutputSpec,

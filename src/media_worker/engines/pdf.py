@@ -6,6 +6,16 @@ row records, crops are measured in and thumbnails never exceed, as an original's
 a photo. The page is then drawn once, straight at the scale the largest box needs (not at 72 dpi
 and enlarged, nor at print resolution and reduced), on white, and every size is cut from that.
 
+Read in place: a stored PDF is not downloaded. PDFium opens it through its custom file access
+(pypdfium2's file-object input) over an ObjectReader, and asks for the byte ranges it parses:
+the trailer and cross-reference table (or stream), the catalogue and page tree, then the first
+page's objects (its content stream, fonts and images). A 100 MB scanned catalogue costs its
+first page's scan and the structure around it, not its size. A document PDFium must rebuild (a
+broken cross-reference table) is read whole, bounded by MAX_READ_BYTES. PDFium takes a read
+that failed for a hole in the file and draws on without it (a blank where an image was), so the
+reader's refusal — more than MAX_READ_BYTES, a changed or truncated original — is kept and
+raised as the job's error once PDFium is done (`failures_first`, as for videos).
+
 Bombs: the drawing is bounded by the largest box, and a page of absurd size or shape (a
 200-inch strip under a `cover` size) by MAX_PIXELS, which caps the drawing's pixels rather than
 refusing the page. What PDFium parses (object nesting, broken cross-references it rebuilds) is
@@ -16,7 +26,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyvips
 
@@ -24,7 +34,8 @@ from media_worker.engines.decode_budget import MEGABYTE, DecodeBudget, admitted
 from media_worker.engines.encode import Framing, largest_box, render_from_image, scale_for
 from media_worker.engines.port import OutputSpec, RenderResult
 from media_worker.engines.sniff import MediaType
-from media_worker.errors import CorruptMediaError, UnsupportedMediaError
+from media_worker.engines.video_source import FailureKeepingReader, failures_first
+from media_worker.errors import CorruptMediaError, MediaWorkerError, UnsupportedMediaError
 from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
 
@@ -34,29 +45,45 @@ PAGE_DPI = 150
 POINTS_PER_INCH = 72  # PDF user space units
 _RGB_BYTES = 3 * 2  # PDFium's RGB bitmap and its copy for libvips
 
+PdfSource = Path | BinaryIO  # a local copy, or a seekable reader of the stored original
+
+
+class _QuietReader(FailureKeepingReader):
+    """The reader as PDFium's file access calls it, from C: a refused read is kept and reads
+    as nothing (PDFium's failed read), rather than raised into ctypes, which would only print
+    it."""
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        try:
+            return super().readinto(buffer)
+        except MediaWorkerError:
+            return 0
+
 
 def render_pdf(
-    path: Path, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
+    source: PdfSource, media_type: MediaType, sizes: list[ThumbnailSize], output: OutputSpec,
     *, max_pixels: int, budget: DecodeBudget | None = None, focus: Focus | None = None,
 ) -> RenderResult:
     """Thumbnails of the first page, and the document's page count."""
     import pypdfium2 as pdfium
 
-    document = _open(path, pdfium)
-    try:
-        pages = len(document)
-        page = _first_page(document, pdfium)
-        width_pt, height_pt = page.get_size()  # as shown: /Rotate and the crop box applied
-        width, height = page_pixels(width_pt, height_pt)
-        box = largest_box(width, height, sizes)
-        scale = render_scale(width_pt, height_pt, box, max_pixels)
-        drawn = math.ceil(width_pt * scale) * math.ceil(height_pt * scale)
-        with admitted(budget, drawn * _RGB_BYTES // MEGABYTE):
-            image = _draw(page, scale)
-        fit = scale_for(width, height, box)
-        image = _trimmed(image, round(width * fit), round(height * fit))
-    finally:  # closes the page too
-        document.close()
+    opened = str(source) if isinstance(source, Path) else _QuietReader(source)
+    with failures_first(opened):
+        document = _open(opened, pdfium)
+        try:
+            pages = len(document)
+            page = _first_page(document, pdfium)
+            width_pt, height_pt = page.get_size()  # as shown: /Rotate and the crop box applied
+            width, height = page_pixels(width_pt, height_pt)
+            box = largest_box(width, height, sizes)
+            scale = render_scale(width_pt, height_pt, box, max_pixels)
+            drawn = math.ceil(width_pt * scale) * math.ceil(height_pt * scale)
+            with admitted(budget, drawn * _RGB_BYTES // MEGABYTE):
+                image = _draw(page, scale)
+            fit = scale_for(width, height, box)
+            image = _trimmed(image, round(width * fit), round(height * fit))
+        finally:  # closes the page too
+            document.close()
     thumbnails = render_from_image(image, sizes, output, Framing(width, height, focus))
     metadata = {"kind": "document", "format": media_type.format,
                 "mimeType": media_type.mime_type, "width": width, "height": height,
@@ -81,8 +108,9 @@ def render_scale(width_pt: float, height_pt: float, box: ThumbnailSize,
     return max(scale, 1 / min(width_pt, height_pt))
 
 
-def _open(path: Path, pdfium: Any) -> Any:
-    """The document, or the reason it will not open in the row's words.
+def _open(opened: str | _QuietReader, pdfium: Any) -> Any:
+    """The document (from a path, or read in place), or the reason it will not open in the
+    row's words.
 
     PDFium's last error is process-wide and some refusals (a document without pages) set
     none, leaving the previous job's: a stale "incorrect password" would misname a broken
@@ -90,7 +118,7 @@ def _open(path: Path, pdfium: Any) -> Any:
     there and readable): still that after a refusal, PDFium gave no reason."""
     pdfium.raw.FPDF_LoadDocument(b"\x00", None)
     try:
-        return pdfium.PdfDocument(str(path))
+        return pdfium.PdfDocument(opened)
     except pdfium.PdfiumError as exc:
         if exc.err_code == pdfium.raw.FPDF_ERR_PASSWORD:
             raise UnsupportedMediaError(

@@ -1,17 +1,18 @@
 """The remote engine: thumbnails rendered by an imagor-protocol service (imagorvideo, imagor or
 Thumbor), one signed GET per size, each answer checked before it is stored.
 
-The parts: `original.py` (the local probe, and the process it runs in), `url.py` (URLs and
-signatures), `client.py` (HTTP, retries), `statuses.py` (what a non-200 means), `answers.py`
-(what makes a 200 a thumbnail) and `meta.py` (the service's own /meta).
+The parts: `original.py` (the local probe, the process it runs in, and the formats the worker
+renders itself: camera RAW and PDF), `url.py` (URLs and signatures), `client.py` (HTTP,
+retries), `statuses.py` (what a non-200 means), `answers.py` (what makes a 200 a thumbnail)
+and `meta.py` (the service's own /meta).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from media_worker.config import ThumbnailFormat
@@ -19,7 +20,15 @@ from media_worker.engines.imagor.answers import check_thumbnail
 from media_worker.engines.imagor.client import Response, ServiceClient
 from media_worker.engines.imagor.crops import size_request
 from media_worker.engines.imagor.meta import metadata_from_meta
-from media_worker.engines.imagor.original import IsolatedProbe, LocalProbe, Probe, Prober
+from media_worker.engines.imagor.original import (
+    RENDERED_BY,
+    IsolatedProbe,
+    LocalProbe,
+    Probe,
+    Prober,
+    StorageFactory,
+    renders_locally,
+)
 from media_worker.engines.imagor.statuses import FailedRequest, error_for
 from media_worker.engines.imagor.url import (
     Filter,
@@ -35,7 +44,11 @@ from media_worker.engines.render_clock import encoding, measured
 from media_worker.engines.sniff import MediaKind
 from media_worker.engines.video import SEEK_CAP_SECONDS, SEEK_FRACTION, SHORT_CLIP_SECONDS
 from media_worker.errors import ConfigurationError, MediaWorkerError
+from media_worker.originals import BYTES_READ
 from media_worker.types import ThumbnailSize
+
+if TYPE_CHECKING:
+    from media_worker.engines.decode_budget import DecodeBudget
 
 Source = Literal["s3", "presigned"]
 Presign = Callable[[str, str, int], str]  # (bucket, key, expires_seconds) -> URL
@@ -69,9 +82,6 @@ class ImagorEngine:
     """ThumbnailEngine over an imagor-protocol HTTP service. Thread-safe: one connection pool
     shared by every worker thread, bounded to `pool_size` connections per host."""
 
-    # The service fetches originals itself; the worker's probe needs a local copy of each.
-    reads_in_place = False
-
     def __init__(
         self,
         *,
@@ -86,6 +96,10 @@ class ImagorEngine:
         max_pixels: int | None = None,
         max_video_seconds: float | None = None,
         probe_processes: int = 0,
+        render_timeout_seconds: float | None = None,
+        max_header_pixels: int | None = None,
+        budget: DecodeBudget | None = None,
+        storage: StorageFactory | None = None,
         video_frame: VideoFrameChoice = like_local_engine,
         service_metadata: bool = False,
         pool_size: int = 10,
@@ -95,7 +109,10 @@ class ImagorEngine:
         """Raises ValueError for a configuration that cannot work (no secret and unsafe not
         allowed, a presigned source without a presigner, a truncation below 17).
         `probe_processes` > 0 probes originals in that many decoder processes (timing out
-        with the requests), 0 in the calling process."""
+        with the requests), 0 in the calling process; RAW files and PDFs are rendered there
+        (timing out after `render_timeout_seconds`, else with the requests; `budget` is
+        DECODE_MEMORY_MB's). `storage` builds, in that process, the storage adapter a
+        video's probe reads it in place through (None: every original must be downloaded)."""
         if source == "presigned" and presign is None:
             raise ValueError("IMAGORVIDEO_SOURCE=presigned needs S3-compatible storage to "
                              "presign URLs (set MINIO_ENDPOINT)")
@@ -109,11 +126,23 @@ class ImagorEngine:
         configure_libvips()  # answers are decoded here: untrusted loaders stay blocked
         self._video_frame = video_frame
         self._service_metadata = service_metadata
+        self._reads_in_place = storage is not None
+        limits: dict[str, Any] = {"max_pixels": max_pixels,
+                                  "max_video_seconds": max_video_seconds,
+                                  "max_header_pixels": max_header_pixels, "budget": budget,
+                                  "storage": storage}
         self._prober: Prober = (
             IsolatedProbe(processes=probe_processes, timeout_seconds=timeout_seconds,
-                          max_pixels=max_pixels, max_video_seconds=max_video_seconds)
+                          render_timeout_seconds=render_timeout_seconds, **limits)
             if probe_processes > 0
-            else LocalProbe(max_pixels=max_pixels, max_video_seconds=max_video_seconds))
+            else LocalProbe(**limits))
+
+    @property
+    def reads_in_place(self) -> bool:
+        """Whether originals the processor does not download (videos, PDFs: originals.py) can
+        be given: the service fetches each original itself, the probe reads a video through
+        a reader of its own and a PDF is rendered locally from one."""
+        return self._reads_in_place
 
     def __repr__(self) -> str:
         return f"ImagorEngine(base_url={self._client.base_url!r}, source={self._source!r})"
@@ -123,11 +152,15 @@ class ImagorEngine:
         self, source: SourceMedia, sizes: list[ThumbnailSize], output: OutputSpec
     ) -> RenderResult:
         """One request per size, in the order given; every answer checked before use. Timed
-        as a local render is: the probe is the decode, each request an encode."""
+        as a local render is: the probe is the decode, each request an encode. The row's
+        placeholders and pHash come from the answers. A RAW or a PDF is rendered by the local
+        engine's own paths instead (original.py says why)."""
         with measured() as timings:
-            probe = self._prober.probe(source.path)
+            probe = self._prober.probe(source)
+            if renders_locally(probe.media_type):
+                return self._rendered_locally(source, sizes, output, probe)
             job = _Job(source, probe, self._image_path(source))
-            metadata = dict(probe.metadata)
+            metadata = dict(probe.metadata) | {RENDERED_BY: "imagorvideo"}
             if self._service_metadata:
                 metadata |= metadata_from_meta(self._fetch_meta(job))
             filters = self._filters(output, probe)
@@ -135,7 +168,19 @@ class ImagorEngine:
             for size in sizes:
                 with encoding(size.name):
                     thumbnails.append(self._render_size(job, size, output, filters))
+            metadata |= self._prober.facts(thumbnails, output.placeholders)
         return RenderResult(thumbnails, metadata, tuple(timings))
+
+    def _rendered_locally(self, source: SourceMedia, sizes: list[ThumbnailSize],
+                          output: OutputSpec, probe: Probe) -> RenderResult:
+        """The local engine's thumbnails, timed in its process; what the probe fetched of an
+        original read in place counts with what the render fetched."""
+        result = self._prober.render(source, sizes, output)
+        metadata = {**result.metadata, RENDERED_BY: "local"}
+        if BYTES_READ in probe.metadata:
+            metadata[BYTES_READ] = (int(metadata.get(BYTES_READ, 0))
+                                    + int(probe.metadata[BYTES_READ]))
+        return replace(result, metadata=metadata)
 
     def close(self) -> None:
         """Close the pooled connections and the probe's processes."""
@@ -192,7 +237,8 @@ class ImagorEngine:
             original=f"the presigned URL of {where}" if presigned else where,
             key=None if presigned else job.source.key,
             loads_from=((urlsplit(job.image).netloc or "the storage endpoint") if presigned
-                        else f"bucket {job.source.bucket!r}"))
+                        else f"bucket {job.source.bucket!r}"),
+            read_here="width" in job.probe.metadata)
         return error_for(response, request, lambda: self._signature_rejected(job))
 
     def _signature_rejected(self, job: _Job) -> bool:

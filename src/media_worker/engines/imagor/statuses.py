@@ -8,6 +8,12 @@ cannot read. The engine then asks once more, signed the same way, for an object 
 exist: a service that accepts the signature answers that with 404 (or another non-400), one
 that rejects it answers 400 again. So a wrong secret becomes a ConfigurationError and an
 unreadable file a CorruptMediaError, on evidence rather than a guess.
+
+Not every service decodes every format the worker does (Thumbor's Pillow reads no HEIC or JPEG
+XL without plugins, nor an older Pillow AVIF; imagor's libvips no BMP or ICO). When the
+service cannot read a file of such a format whose header the worker's own decoders read, the
+file is not broken: the error says the service lacks the decoder and names
+THUMBNAIL_ENGINE=local, as an unsupported format.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ SERVER_ERRORS_FROM = 500
 _SIGNATURE_WORDS = ("signature", "hash", "malformed url", "unsafe")
 # Keys imagor's S3 loader finds as they are with its default S3_SAFE_CHARS.
 _IMAGOR_S3_SAFE_KEY = re.compile(r'^[A-Za-z0-9\-_.~/!"()*]*$')
+# Formats some imagor-protocol services cannot decode at all (see the module docstring).
+SERVICE_OPTIONAL_FORMATS = frozenset({"HEIC", "AVIF", "JXL", "BMP", "ICO"})
 _BODY_CHARS = 2000  # read of an error body: a JSON message fits, an HTML page is not read
 _MESSAGE_CHARS = 300  # kept of its message, for the row's error
 
@@ -46,6 +54,7 @@ class FailedRequest:
     original: str  # the original as the service was told to load it: "s3://bucket/key", …
     key: str | None  # the object key the service's S3 loader looked up; None when presigned
     loads_from: str  # where the service must be allowed to load from: a bucket or a host
+    read_here: bool = False  # the worker's own decoders read the original's header
 
 
 def error_for(response: Response, request: FailedRequest,
@@ -67,8 +76,8 @@ def error_for(response: Response, request: FailedRequest,
             f"{where} found no original at {request.original} (HTTP 404{said}), although the "
             f"worker just read it; check the service's loader settings{_key_hint(request)}")
     if status in (406, 415):
-        return UnsupportedMediaError(f"{where} cannot thumbnail this {what} "
-                                     f"(HTTP {status}{said})")
+        return _no_decoder(request, f"HTTP {status}{said}") or UnsupportedMediaError(
+            f"{where} cannot thumbnail this {what} (HTTP {status}{said})")
     if status in (413, 422):
         return LimitExceededError(f"{where} refused this {what} as too large "
                                   f"(HTTP {status}{said})")
@@ -86,14 +95,28 @@ def _bad_request(message: str, request: FailedRequest,
             f"{where} rejected the URL signature (HTTP 400: {message}); check "
             "IMAGORVIDEO_SECRET, IMAGORVIDEO_SIGNER_TYPE and IMAGORVIDEO_SIGNER_TRUNCATE")
     if message:
-        return CorruptMediaError(f"{where} cannot read this {what} (HTTP 400: {message})")
+        return _no_decoder(request, f"HTTP 400: {message}") or CorruptMediaError(
+            f"{where} cannot read this {what} (HTTP 400: {message})")
     if signature_rejected():
         return ConfigurationError(
             f"{where} rejects our signed URLs (HTTP 400 without a reason, for this file "
             "and for a probe of a missing object): check IMAGORVIDEO_SECRET, "
             "IMAGORVIDEO_SIGNER_TYPE, IMAGORVIDEO_SIGNER_TRUNCATE, and that the service "
             f"may load from {request.loads_from}")
-    return CorruptMediaError(f"{where} cannot read this {what} (HTTP 400)")
+    return _no_decoder(request, "HTTP 400") or CorruptMediaError(
+        f"{where} cannot read this {what} (HTTP 400)")
+
+
+def _no_decoder(request: FailedRequest, answer: str) -> UnsupportedMediaError | None:
+    """The error for a file of a format the service may not decode at all, which the
+    worker's decoders read; None for the others (their failure is the file's)."""
+    if not request.read_here or request.what not in SERVICE_OPTIONAL_FORMATS:
+        return None
+    return UnsupportedMediaError(
+        f"{request.where} cannot read this {request.what} ({answer}), whose header the "
+        f"worker's own decoders read: the service has no {request.what} decoder (Thumbor "
+        "needs plugins for HEIC and JPEG XL; imagor reads no BMP or ICO). Give it one, or "
+        "render with THUMBNAIL_ENGINE=local")
 
 
 def _key_hint(request: FailedRequest) -> str:
