@@ -30,10 +30,12 @@ class LimitExceededError(PermanentError):
 
 
 class ObjectTooLargeError(LimitExceededError):
-    """An object longer than the caller's byte limit, refused before (or while) writing it."""
+    """An object longer than the caller's byte limit, refused before (or while) writing it.
+    Whole downloads are of originals only, so the message names the setting to raise."""
 
     def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"original is {size} bytes, over the limit of {limit}")
+        super().__init__(f"original is {size} bytes, over the limit of {limit} "
+                         "(MAX_INPUT_BYTES)")
 
 
 class OriginalNotFoundError(PermanentError):
