@@ -1,21 +1,32 @@
 """15. Originals read in place: what one video frame costs through ranged reads, against a
 whole download.
 
-Inputs: H.264 MP4s of about 10, 100 and 400 MB (640x360, noise-laden testsrc2 at 4 Mb/s, a
-keyframe every 2 s; the larger ones are the 10 MB clip looped with stream copy), each with the
-`moov` at the end (ffmpeg's default) and remuxed with `-movflags +faststart`. They are made
-once per run with Debian's ffmpeg in the run's temporary directory and stored in SeaweedFS (a
-production S3 server, on loopback). Not moto: it answers a ranged GET by loading the whole
-object first, so a range there costs what the object's size does (docs/performance.md).
+Inputs: H.264 MP4s of about 10 MB, 100 MB, 400 MB and 1 GB (640x360, noise-laden testsrc2 at
+4 Mb/s, a keyframe every 2 s; the larger ones are the 10 MB clip looped with stream copy, so
+making them costs disk writes, not encoding), each with the `moov` at the end (ffmpeg's
+default) and remuxed with `-movflags +faststart`; `--quick` makes the 10 and 100 MB ones. They
+are made once per run with Debian's ffmpeg in the run's temporary directory (removed at its
+end) and stored in SeaweedFS (a production S3 server, on loopback). Not moto: it answers a
+ranged GET by loading the whole object first, so a range there costs what the object's size
+does (docs/performance.md).
 
 - ours: `S3Storage.open_reader` + `av.open(reader)` + seek to 10% of the duration + decode one
   frame; bytes are the reader's `bytes_fetched`.
 - anchor: `S3Storage.download` to a temporary file + the same open, seek and decode on it
-  (what the worker does today); bytes are the object's size.
+  (the full-download path, which the worker took before reading in place and still takes for
+  a still); bytes are the object's size.
 
-Target (issue 15): bytes fetched ≤ 2% of the file or 16 MB, whichever is larger. Loopback has
-no latency and no bandwidth limit, so the wall-time ratio here is the least the reader gains;
-each range is a round trip, so over a real network it gains more where downloads are slower.
+Targets (issue 15), each a row with PASS or MISS:
+- bytes fetched ≤ 2% of the file or 16 MB, whichever is larger, at every size;
+- wall time flat within noise as the file grows: the repetitions at the largest size (1 GB;
+  100 MB with `--quick`) overlap those at 10 MB, the fastest of them no slower than the
+  slowest at 10 MB (ratio ≤ 1); the medians and the download's beside them for scale. For one
+  frame, and for the whole job of bench/video_jobs.py against 10 MB and 100 MB (at 10 MB the
+  job reads all of the file in a few long GETs; from 100 MB on, a GET per storyboard tile);
+- the storyboard of a 60-minute file reads ≤ 5% of it (bench/video_jobs.py).
+Loopback has no latency and no bandwidth limit, so the wall-time ratio against the download is
+the least the reader gains; each range is a round trip, so over a real network it gains more
+where downloads are slower.
 """
 
 from __future__ import annotations
@@ -40,14 +51,19 @@ BUCKET = "bench-ranged"
 SEEK_FRACTION = 0.1
 MAX_READ_BYTES = 1 << 40  # measured, not limited
 BASE_SECONDS = 20
-LOOPS = {"10 MB": 1, "100 MB": 10, "400 MB": 40}
+LOOPS = {"10 MB": 1, "100 MB": 10, "400 MB": 40, "1 GB": 96}
 QUICK_SIZES = ("10 MB", "100 MB")
 
 
 @dataclass(frozen=True)
 class Video:
-    label: str
+    size: str  # "10 MB" … "1 GB"
+    layout: str  # "moov at the end" or "faststart"
     path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.size}, {self.layout}"
 
     @property
     def key(self) -> str:
@@ -81,8 +97,7 @@ def make_videos(workdir: Path, quick: bool) -> list[Video]:
         _ffmpeg("-stream_loop", str(loops - 1), "-i", str(base), "-c", "copy", str(moov_end))
         faststart = folder / f"{name}-faststart.mp4"
         _ffmpeg("-i", str(moov_end), "-c", "copy", "-movflags", "+faststart", str(faststart))
-        videos += [Video(f"{label}, moov at the end", moov_end),
-                   Video(f"{label}, faststart", faststart)]
+        videos += [Video(label, "moov at the end", moov_end), Video(label, "faststart", faststart)]
     return videos
 
 
@@ -143,10 +158,12 @@ def ranged_reads_bench(inputs: Inputs, reps: int, report: Report) -> None:
     detail = ["| original | size | reader: fetched | share | reader: wall | download: wall | "
               "wall ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
     server_dir = Path(tempfile.mkdtemp(prefix="seaweedfs-", dir=inputs.workdir))
+    walls: dict[Video, tuple[list[float], list[float]]] = {}
     with _stored(videos, server_dir) as (storage, server):
         for video in videos:
             size = video.path.stat().st_size
             ours, theirs = _measure(storage, video, inputs.workdir, reps)
+            walls[video] = ([c.wall for c in ours], [c.wall for c in theirs])
             fetched = ours[0].fetched
             share = fetched / size
             allowed = max(0.02, 16 * MB / size)
@@ -160,12 +177,35 @@ def ranged_reads_bench(inputs: Inputs, reps: int, report: Report) -> None:
             detail.append(f"| {video.label} | {size / MB:.0f} MB | {fetched / MB:.2f} MB | "
                           f"{share:.2%} | {seconds(median(c.wall for c in ours))} | "
                           f"{seconds(median(c.wall for c in theirs))} | {wall_ratio:.3f}× |")
+        flat_rows(report, "15 ranged reads: wall of one frame as the file grows", walls)
         jobs = _video_jobs(server, videos, inputs.workdir, reps, report)
     report.section(f"15 ranged reads vs download, SeaweedFS on loopback ({reps} repetitions, "
                    "medians)", "\n".join(detail))
     report.section("15b whole video jobs (3 sizes, preview, storyboard) read in place vs "
                    "download + render; the 60-minute file: its storyboard alone",
                    "\n".join(jobs))
+
+
+def flat_rows(report: Report, bench: str,
+              walls: dict[Video, tuple[list[float], list[float]]], *,
+              baseline: str | None = None) -> None:
+    """Per layout: the reader's wall at the largest size against `baseline` (the smallest
+    size by default). Flat within noise: the repetitions overlap, the fastest at the largest
+    size no slower than the slowest at the baseline (ratio ≤ 1); the medians and the
+    download's for scale in the cells."""
+    for layout in dict.fromkeys(video.layout for video in walls):
+        series = [video for video in walls if video.layout == layout]
+        small = next((video for video in series if video.size == baseline), series[0])
+        large = series[-1]
+        if large == small:
+            continue
+        (ours_small, theirs_small), (ours_large, theirs_large) = walls[small], walls[large]
+        report.add(Row(bench, f"{large.size} vs {small.size}, {layout}: fastest vs slowest",
+                       f"{seconds(median(ours_large))} vs {seconds(median(ours_small))}",
+                       f"download {seconds(median(theirs_large))} vs "
+                       f"{seconds(median(theirs_small))} "
+                       f"({median(theirs_large) / median(theirs_small):.0f}×)",
+                       min(ours_large) / max(ours_small), Target("<=", 1)))
 
 
 def _video_jobs(server: Any, videos: list[Video], scratch: Path, reps: int,
@@ -177,18 +217,26 @@ def _video_jobs(server: Any, videos: list[Video], scratch: Path, reps: int,
     lines = ["| original | size | fetched | share | in place: wall | download + render: "
              "wall |", "|---|---:|---:|---:|---:|---:|"]
     storage = video_jobs.worker_storage(server.endpoint, server.access_key, server.secret_key)
+    walls: dict[Video, tuple[list[float], list[float]]] = {}
     try:
         for video in videos:
-            if "moov at the end" in video.label:
-                lines.append(video_jobs.job_rows(
+            if video.layout == "moov at the end":
+                job = video_jobs.job_rows(
                     storage, bucket=BUCKET, key=video.key, path=video.path, label=video.label,
-                    scratch=scratch, reps=reps, report=report))
+                    scratch=scratch, reps=reps, report=report)
+                lines.append(job.line)
+                walls[video] = (job.in_place, job.download)
+        # At 10 MB the job reads the whole file in a few long GETs (the preview clip and a
+        # tile every 0.2 s read on through it); from 100 MB each storyboard tile is a jump of
+        # its own: about 105 GETs, whatever the size after that.
+        for baseline in ("10 MB", "100 MB"):
+            flat_rows(report, "15b video job: wall as the file grows", walls, baseline=baseline)
         hour = video_jobs.hour_long(videos[0].path.parent, videos[0].path.parent / "base.mp4")
         storage.upload_file(BUCKET, f"videos/{hour.name}", hour, "video/mp4")
         lines.append(video_jobs.job_rows(
             storage, bucket=BUCKET, key=f"videos/{hour.name}", path=hour,
             label="60 minutes, moov at the end", scratch=scratch, reps=max(1, reps // 3),
-            report=report, output=video_jobs.STORYBOARD, share_target=0.05))
+            report=report, output=video_jobs.STORYBOARD, share_target=0.05).line)
     finally:
         storage.close()
     return lines

@@ -10,6 +10,7 @@ through an S3Storage with the worker's read-ahead (app/adapters.py). Target (iss
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import Report, Row, Target, median, run_quietly, seconds
@@ -43,10 +44,17 @@ def hour_long(folder: Path, base: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class JobCost:
+    line: str  # of the detail table
+    in_place: list[float]  # wall of each repetition
+    download: list[float]
+
+
 def job_rows(storage: S3Storage, *, bucket: str, key: str, path: Path, label: str,
              scratch: Path, reps: int, report: Report, output: OutputSpec = JOB,
-             share_target: float | None = None) -> str:
-    """Rows for one file; returns its line of the detail table."""
+             share_target: float | None = None) -> JobCost:
+    """Rows for one file; returns its line of the detail table and the walls."""
     engine = LocalEngine(max_pixels=100_000_000, max_video_seconds=36_000, storage=storage)
     size = path.stat().st_size
     ours, theirs, fetched = [], [], 0
@@ -70,5 +78,6 @@ def job_rows(storage: S3Storage, *, bucket: str, key: str, path: Path, label: st
                    fetched / size, Target("<=", round(allowed, 3))))
     report.add(Row(f"{name}: wall", label, seconds(median(ours)), seconds(median(theirs)),
                    median(ours) / median(theirs)))
-    return (f"| {label} | {size / MB:.0f} MB | {fetched / MB:.2f} MB | {fetched / size:.2%} | "
-            f"{seconds(median(ours))} | {seconds(median(theirs))} |")
+    return JobCost(f"| {label} | {size / MB:.0f} MB | {fetched / MB:.2f} MB | "
+                   f"{fetched / size:.2%} | {seconds(median(ours))} | {seconds(median(theirs))} |",
+                   ours, theirs)

@@ -19,6 +19,7 @@ import pytest
 from psycopg import sql
 
 from tests import servers
+from tests.big_videos import BigVideos, ffmpeg_available, shared_big_videos
 from tests.servers import S3Server, ServerUnavailable, free_port
 from tests.servers import wait_for_http as _wait_for_http
 
@@ -40,6 +41,16 @@ def corpus() -> Path:
     if not (CORPUS / "MANIFEST.tsv").is_file():
         pytest.skip(f"media corpus not found at {CORPUS} (set MEDIA_WORKER_CORPUS)")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def big_videos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigVideos]:
+    """Videos of 100-335 MB and 30 minutes for the reading-in-place tests (tests/big_videos.py),
+    made once per run with Debian's ffmpeg and shared by the test processes."""
+    if not ffmpeg_available():
+        pytest.skip("needs Debian's ffmpeg (apt-get install ffmpeg)")
+    with shared_big_videos(tmp_path_factory.getbasetemp()) as videos:
+        yield videos
 
 
 @pytest.fixture(scope="session")
