@@ -7,10 +7,10 @@ copy (`-stream_loop N -c copy`): what making them costs is writing about 0.9 GB,
 
 - `moov-at-end.mp4`: 335 MB, 14 min 20 s, the index after the media data (ffmpeg's default);
 - `faststart.mp4`: the same with `-movflags +faststart` (the index first);
-- `fragmented.mp4`: 101 MB, 4 min 20 s, a fragment per keyframe. FFmpeg opens a fragmented
-  MP4 by reading every fragment's header (about 64 KiB each through the worker's read-ahead),
-  so what it fetches grows with the number of fragments: 4 min 20 s of 2-s fragments is 9 MB,
-  within the issue's 16 MB (a 14-minute one is 29 MB; docs/performance.md);
+- `fragmented.mp4`: the same 335 MB, a fragment per keyframe. FFmpeg opens a fragmented MP4
+  by reading every fragment's header, so what it fetches grows with the number of fragments
+  and with what the reader fetches at each jump (8 KiB: 4 MB here; at 64 KiB it was 29 MB,
+  over the issue's 2% or 16 MB; docs/performance.md);
 - `long.webm`: 90 MB, 30 minutes, Cues at the end;
 - `segment.mp4`: the 7.8 MB, 20 s segment the MP4s loop (small enough for moto, which loads a
   whole object for every ranged GET).
@@ -40,7 +40,7 @@ VP8 = ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "20", 
 MP4_FILES = {
     "moov-at-end.mp4": (43, []),  # ffmpeg's default: the index after the media data
     "faststart.mp4": (43, ["-movflags", "+faststart"]),
-    "fragmented.mp4": (13, ["-movflags", "+frag_keyframe+empty_moov+default_base_moof"]),
+    "fragmented.mp4": (43, ["-movflags", "+frag_keyframe+empty_moov+default_base_moof"]),
 }
 WEBM_LOOPS = 90
 NAMES = ("segment.mp4", *MP4_FILES, "long.webm")

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from media_worker.app.adapters import ORIGINAL_READ_AHEAD_FIRST
 from media_worker.errors import OriginalChangedError
 from media_worker.storage.filesystem import FilesystemStorage
 from media_worker.storage.read_ahead import ReadAhead
 from media_worker.storage.reader import ObjectReader
 
 # What the worker's S3 readers fetch (app/adapters.py): the tests count bytes as S3 would.
-S3_LIKE = ReadAhead(first=64 * 1024)
+S3_LIKE = ReadAhead(first=ORIGINAL_READ_AHEAD_FIRST)
 
 
 @dataclass

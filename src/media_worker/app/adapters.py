@@ -84,11 +84,14 @@ def _aws_session(access: ServiceAccess, logger: Logger | None) -> OpenedSession:
     return opened
 
 
-# What a reader of an original fetches on a miss: 64 KiB after a jump, doubling while the
+# What a reader of an original fetches on a miss: 8 KiB after a jump, doubling while the
 # reads run on. A demuxer jumps a lot: a fragmented MP4 without an index is opened by reading
-# 32 KiB at each of its fragments, a storyboard reads one keyframe per tile; a 1 MiB window at
-# each jump fetched most of such a file (docs/performance.md, "Originals read in place").
-ORIGINAL_READ_AHEAD_FIRST = 64 * 1024
+# the header of each of its fragments (a few hundred bytes), a storyboard reads one keyframe
+# per tile. A larger first window costs no fewer requests, only more bytes at each jump: a
+# 1 MiB, then a 64 KiB window fetched most of such a file, or more than the 2%
+# (docs/performance.md, "Originals read in place"). FFmpeg's own reads are as small
+# (video_source.FFMPEG_READ_BYTES).
+ORIGINAL_READ_AHEAD_FIRST = 8 * 1024
 
 
 def build_storage(settings: Settings, logger: Logger | None = None) -> ObjectStorage:

@@ -35,7 +35,13 @@ from media_worker.engines.sniff import MediaType
 from media_worker.engines.video_frames import FramePainter, packed_rows, upright_image
 from media_worker.engines.video_preview import render_preview
 from media_worker.engines.video_reader import FrameReader
-from media_worker.engines.video_source import VideoSource, failures_first, for_ffmpeg, named
+from media_worker.engines.video_source import (
+    VideoSource,
+    failures_first,
+    for_ffmpeg,
+    named,
+    open_container,
+)
 from media_worker.engines.video_storyboard import render_storyboard
 from media_worker.errors import CorruptMediaError
 from media_worker.renditions import Focus
@@ -60,7 +66,7 @@ def render_video(
     opened = for_ffmpeg(source)
     with failures_first(opened):
         try:
-            with av.open(opened, metadata_errors="ignore") as container:
+            with open_container(opened) as container:
                 stream = video_stream(container, media_type, source)
                 facts = video_facts(container, stream)
                 check_video_limits(facts, max_pixels, max_seconds)

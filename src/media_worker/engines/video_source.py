@@ -17,7 +17,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from media_worker.errors import MediaWorkerError
 
@@ -60,9 +60,22 @@ class FailureKeepingReader(io.RawIOBase):
             raise
 
 
+# What FFmpeg asks of a file object at a time (PyAV's `buffer_size`; 32 KiB by default, which
+# read 32 KiB at every jump however little the demuxer wanted there). The reader's read-ahead
+# makes sequential reads large again. A local path is read by FFmpeg itself and ignores it.
+FFMPEG_READ_BYTES = 8 * 1024
+
+
 def for_ffmpeg(source: VideoSource) -> str | FailureKeepingReader:
     """What `av.open` is given for `source`."""
     return str(source) if isinstance(source, Path) else FailureKeepingReader(source)
+
+
+def open_container(opened: str | FailureKeepingReader) -> Any:
+    """The container of what `for_ffmpeg` gave, read in FFMPEG_READ_BYTES pieces."""
+    import av
+
+    return av.open(opened, metadata_errors="ignore", buffer_size=FFMPEG_READ_BYTES)
 
 
 def named(source: VideoSource) -> Path:

@@ -59,7 +59,12 @@ from media_worker.engines.probe import (
 )
 from media_worker.engines.raw_sniff import RAW_FORMATS
 from media_worker.engines.sniff import HEAD_BYTES, MediaKind, MediaType, sniff, sniff_bytes
-from media_worker.engines.video_source import VideoSource, failures_first, for_ffmpeg
+from media_worker.engines.video_source import (
+    VideoSource,
+    failures_first,
+    for_ffmpeg,
+    open_container,
+)
 from media_worker.errors import (
     ConfigurationError,
     CorruptMediaError,
@@ -286,7 +291,7 @@ def probe_video(source: VideoSource, media_type: MediaType, *, max_pixels: int |
     opened = for_ffmpeg(source)
     with failures_first(opened):
         try:
-            with av.open(opened, metadata_errors="ignore") as container:
+            with open_container(opened) as container:
                 stream = video_stream(container, media_type, source)
                 facts = video_facts(container, stream)
                 check_video_limits(facts, max_pixels, max_video_seconds)
