@@ -4,14 +4,17 @@ whole download.
 Inputs: H.264 MP4s of about 10 MB, 100 MB, 400 MB and 1 GB (640x360, noise-laden testsrc2 at
 4 Mb/s, a keyframe every 2 s; the larger ones are the 10 MB clip looped with stream copy, so
 making them costs disk writes, not encoding), each with the `moov` at the end (ffmpeg's
-default) and remuxed with `-movflags +faststart`; `--quick` makes the 10 and 100 MB ones. They
+default), remuxed with `-movflags +faststart` and remuxed fragmented (a fragment per keyframe,
+no index: FFmpeg reads every fragment's header when it opens one); `--quick` makes the 10
+and 100 MB ones. They
 are made once per run with Debian's ffmpeg in the run's temporary directory (removed at its
 end) and stored in SeaweedFS (a production S3 server, on loopback). Not moto: it answers a
 ranged GET by loading the whole object first, so a range there costs what the object's size
 does (docs/performance.md).
 
-- ours: `S3Storage.open_reader` + `av.open(reader)` + seek to 10% of the duration + decode one
-  frame; bytes are the reader's `bytes_fetched`.
+- ours: `S3Storage.open_reader` with the worker's read-ahead + `av.open(reader)` in the
+  worker's read size + seek to 10% of the duration + decode one frame; bytes are the reader's
+  `bytes_fetched`.
 - anchor: `S3Storage.download` to a temporary file + the same open, seek and decode on it
   (the full-download path, which the worker took before reading in place and still takes for
   a still); bytes are the object's size.
@@ -44,6 +47,9 @@ import av
 from tests.servers import ServerUnavailable, find_weed, seaweedfs_server
 
 from bench.common import Inputs, Report, Row, Skip, Target, median, run_quietly, seconds
+from media_worker.app.adapters import ORIGINAL_READ_AHEAD_FIRST
+from media_worker.engines.video_source import FFMPEG_READ_BYTES
+from media_worker.storage.read_ahead import ReadAhead
 from media_worker.storage.s3 import S3Storage
 
 MB = 1_000_000
@@ -53,6 +59,7 @@ MAX_READ_BYTES = 1 << 40  # measured, not limited
 BASE_SECONDS = 20
 LOOPS = {"10 MB": 1, "100 MB": 10, "400 MB": 40, "1 GB": 96}
 QUICK_SIZES = ("10 MB", "100 MB")
+FRAGMENTED = "+frag_keyframe+empty_moov+default_base_moof"  # a fragment per keyframe
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class Cost:
 
 
 def make_videos(workdir: Path, quick: bool) -> list[Video]:
-    """The inputs, moov at the end and faststart for each size."""
+    """The inputs, moov at the end, faststart and fragmented for each size."""
     if shutil.which("ffmpeg") is None:
         raise Skip("`ffmpeg` not installed (apt-get install ffmpeg)")
     folder = workdir / "ranged"
@@ -97,7 +104,10 @@ def make_videos(workdir: Path, quick: bool) -> list[Video]:
         _ffmpeg("-stream_loop", str(loops - 1), "-i", str(base), "-c", "copy", str(moov_end))
         faststart = folder / f"{name}-faststart.mp4"
         _ffmpeg("-i", str(moov_end), "-c", "copy", "-movflags", "+faststart", str(faststart))
-        videos += [Video(label, "moov at the end", moov_end), Video(label, "faststart", faststart)]
+        fragmented = folder / f"{name}-fragmented.mp4"
+        _ffmpeg("-i", str(moov_end), "-c", "copy", "-movflags", FRAGMENTED, str(fragmented))
+        videos += [Video(label, "moov at the end", moov_end), Video(label, "faststart", faststart),
+                   Video(label, "fragmented", fragmented)]
     return videos
 
 
@@ -107,7 +117,8 @@ def _ffmpeg(*args: str) -> None:
 
 def one_frame(file: object) -> int:
     """Open, seek to 10% of the duration, decode one frame; its pts."""
-    with av.open(file, metadata_errors="ignore") as container:  # type: ignore[call-overload]
+    with av.open(file, metadata_errors="ignore",  # type: ignore[call-overload]
+                 buffer_size=FFMPEG_READ_BYTES) as container:
         stream = container.streams.video[0]
         duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
         target = duration * SEEK_FRACTION
@@ -143,7 +154,8 @@ def _stored(videos: list[Video], workdir: Path) -> Iterator[tuple[S3Storage, Any
         raise Skip(str(exc)) from None
     with seaweedfs_server(workdir) as server:
         storage = S3Storage(endpoint_url=server.endpoint, access_key_id=server.access_key,
-                            secret_access_key=server.secret_key)
+                            secret_access_key=server.secret_key,
+                            read_ahead=ReadAhead(first=ORIGINAL_READ_AHEAD_FIRST))
         try:
             storage.ensure_bucket(BUCKET)
             for video in videos:
