@@ -15,12 +15,18 @@ it is and how large. What happens next depends on what decoding it needs:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from media_worker.engines.port import SourceMedia
 from media_worker.engines.sniff import HEAD_BYTES, MediaKind, MediaType, sniff_bytes
-from media_worker.errors import UnsupportedMediaError
+from media_worker.errors import (
+    ConfigurationError,
+    OriginalChangedError,
+    UnsupportedMediaError,
+)
 
 if TYPE_CHECKING:  # the local engine imports this module in its decoder processes: keep light
     from pathlib import Path
@@ -31,6 +37,7 @@ if TYPE_CHECKING:  # the local engine imports this module in its decoder process
     from media_worker.observability.metrics import WorkerMetrics
     from media_worker.renditions import Focus
     from media_worker.storage.port import ObjectStorage
+    from media_worker.storage.reader import ObjectReader
     from media_worker.types import MediaRecord
 
 BYTES_READ = "bytesRead"  # the row's metadata: what reading in place fetched of the original
@@ -42,6 +49,25 @@ def read_in_place(media_type: MediaType | None) -> bool:
     """Whether an original of this type is read in place (by an engine that can) rather than
     downloaded: a video or a PDF. An unknown type is downloaded, for the engine to explain."""
     return media_type is not None and media_type.kind in IN_PLACE_KINDS
+
+
+@contextmanager
+def opened_in_place(storage: ObjectStorage | None, source: SourceMedia
+                    ) -> Iterator[tuple[ObjectReader, MediaType]]:
+    """A reader of an original the processor left in storage, at its start, and its type
+    sniffed again from it: the object may have been replaced since the head was read, by one
+    the engine must not read in place."""
+    if storage is None:
+        raise ConfigurationError("this engine has no storage to read originals in place")
+    with storage.open_reader(source.bucket, source.key,
+                             max_read_bytes=source.max_read_bytes) as reader:
+        media_type = sniff_bytes(reader.read(HEAD_BYTES))
+        reader.seek(0)
+        if not read_in_place(media_type):
+            raise OriginalChangedError(
+                f"the original {source.bucket}/{source.key} changed: it is no longer a "
+                f"video or a PDF (now {media_type.format.upper()})")
+        yield reader, media_type
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,13 @@ from media_worker.engines.port import OutputSpec, RenderResult, SourceMedia
 from media_worker.engines.probe import MAX_HEADER_PIXELS, configure_libvips
 from media_worker.engines.raw_sniff import RAW_FORMATS
 from media_worker.engines.render_clock import measured
-from media_worker.engines.sniff import HEAD_BYTES, MediaKind, MediaType, sniff, sniff_bytes
+from media_worker.engines.sniff import MediaKind, MediaType, sniff
 from media_worker.engines.video_source import VideoSource
 from media_worker.errors import (
-    ConfigurationError,
     CorruptMediaError,
-    OriginalChangedError,
     UnsupportedMediaError,
 )
-from media_worker.originals import BYTES_READ, read_in_place
+from media_worker.originals import BYTES_READ, opened_in_place
 from media_worker.storage.port import ObjectStorage
 from media_worker.types import ThumbnailSize
 
@@ -88,16 +86,7 @@ class LocalEngine:
         """A video or a PDF rendered from a reader of the stored object; `bytesRead` says what
         it fetched. Only those come this way (the processor sniffed the object's head:
         originals.py)."""
-        if self._storage is None:
-            raise ConfigurationError("this engine has no storage to read originals in place")
-        with self._storage.open_reader(source.bucket, source.key,
-                                       max_read_bytes=source.max_read_bytes) as reader:
-            media_type = sniff_bytes(reader.read(HEAD_BYTES))
-            reader.seek(0)
-            if not read_in_place(media_type):
-                raise OriginalChangedError(
-                    f"the original {source.bucket}/{source.key} changed: it is no longer a "
-                    f"video or a PDF (now {media_type.format.upper()})")
+        with opened_in_place(self._storage, source) as (reader, media_type):
             try:
                 if media_type.kind is MediaKind.DOCUMENT:
                     from media_worker.engines.pdf import render_pdf

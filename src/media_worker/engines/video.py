@@ -25,23 +25,14 @@ from media_worker.engines.encode import Framing, render_from_image
 from media_worker.engines.port import OutputSpec, RenderedThumbnail, RenderResult
 from media_worker.engines.probe import (
     VideoFacts,
-    check_video_limits,
-    video_facts,
     video_metadata,
-    video_stream,
 )
 from media_worker.engines.render_clock import encoding
 from media_worker.engines.sniff import MediaType
 from media_worker.engines.video_frames import FramePainter, packed_rows, upright_image
 from media_worker.engines.video_preview import render_preview
 from media_worker.engines.video_reader import FrameReader
-from media_worker.engines.video_source import (
-    VideoSource,
-    failures_first,
-    for_ffmpeg,
-    named,
-    open_container,
-)
+from media_worker.engines.video_source import VideoSource, named, opened_video
 from media_worker.engines.video_storyboard import render_storyboard
 from media_worker.errors import CorruptMediaError
 from media_worker.renditions import Focus
@@ -63,27 +54,23 @@ def render_video(
     """Thumbnails of a representative frame, and the video's metadata. `source` is a local
     file or a reader of the stored original (video_source.py), whose own failures are the
     job's error."""
-    opened = for_ffmpeg(source)
-    with failures_first(opened):
-        try:
-            with open_container(opened) as container:
-                stream = video_stream(container, media_type, source)
-                facts = video_facts(container, stream)
-                check_video_limits(facts, max_pixels, max_seconds)
-                reader = FrameReader(container, stream)
-                frame = _representative_frame(reader, facts.duration)
-                if frame is None:
-                    reason = f" ({reader.last_error})" if reader.last_error else ""
-                    raise CorruptMediaError(f"cannot decode {media_type.format.upper()}: "
-                                            f"no frame could be decoded{reason}")
-                colour = detect_video_colour(container, stream, frame, source)
-                thumbnails, (width, height), transform = _stills(frame, facts, colour, sizes,
-                                                                 output, focus=focus)
-                painter = FramePainter(facts.sample_aspect, transform, colour, output.tonemap)
-                thumbnails += _clips(reader, frame, painter, facts, output)
-        except av.FFmpegError as exc:
-            raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc),
-                                                 named(source))) from None
+    try:
+        with opened_video(source, media_type, max_pixels=max_pixels,
+                          max_seconds=max_seconds) as (container, stream, facts):
+            reader = FrameReader(container, stream)
+            frame = _representative_frame(reader, facts.duration)
+            if frame is None:
+                reason = f" ({reader.last_error})" if reader.last_error else ""
+                raise CorruptMediaError(f"cannot decode {media_type.format.upper()}: "
+                                        f"no frame could be decoded{reason}")
+            colour = detect_video_colour(container, stream, frame, source)
+            thumbnails, (width, height), transform = _stills(frame, facts, colour, sizes,
+                                                             output, focus=focus)
+            painter = FramePainter(facts.sample_aspect, transform, colour, output.tonemap)
+            thumbnails += _clips(reader, frame, painter, facts, output)
+    except av.FFmpegError as exc:
+        raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc),
+                                             named(source))) from None
     metadata = video_metadata(media_type, facts, width=width, height=height,
                               transform=transform, gps=output.gps)
     metadata["hdr"] = colour.signal.to_metadata()

@@ -17,9 +17,13 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from media_worker.errors import MediaWorkerError
+
+if TYPE_CHECKING:
+    from media_worker.engines.probe import VideoFacts
+    from media_worker.engines.sniff import MediaType
 
 VideoSource = Path | BinaryIO  # a local copy, or a seekable reader of the stored original
 
@@ -76,6 +80,21 @@ def open_container(opened: str | FailureKeepingReader) -> Any:
     import av
 
     return av.open(opened, metadata_errors="ignore", buffer_size=FFMPEG_READ_BYTES)
+
+
+@contextmanager
+def opened_video(source: VideoSource, media_type: MediaType, *, max_pixels: int | None,
+                 max_seconds: float | None) -> Iterator[tuple[Any, Any, VideoFacts]]:
+    """The container of `source`, its video stream and facts, within the limits; inside the
+    block, a failure of the reader is the error raised, whatever FFmpeg made of it."""
+    from media_worker.engines.probe import check_video_limits, video_facts, video_stream
+
+    opened = for_ffmpeg(source)
+    with failures_first(opened), open_container(opened) as container:
+        stream = video_stream(container, media_type, source)
+        facts = video_facts(container, stream)
+        check_video_limits(facts, max_pixels, max_seconds)
+        yield container, stream, facts
 
 
 def named(source: VideoSource) -> Path:

@@ -48,30 +48,20 @@ from media_worker.engines.port import OutputSpec, RenderedThumbnail, RenderResul
 from media_worker.engines.probe import (
     NoDecoderError,
     check_pixels,
-    check_video_limits,
     configure_libvips,
     first_frame_transform,
     image_metadata,
     read_image_header,
-    video_facts,
     video_metadata,
-    video_stream,
 )
 from media_worker.engines.raw_sniff import RAW_FORMATS
-from media_worker.engines.sniff import HEAD_BYTES, MediaKind, MediaType, sniff, sniff_bytes
-from media_worker.engines.video_source import (
-    VideoSource,
-    failures_first,
-    for_ffmpeg,
-    open_container,
-)
+from media_worker.engines.sniff import MediaKind, MediaType, sniff
+from media_worker.engines.video_source import VideoSource, opened_video
 from media_worker.errors import (
-    ConfigurationError,
     CorruptMediaError,
-    OriginalChangedError,
     UnsupportedMediaError,
 )
-from media_worker.originals import BYTES_READ
+from media_worker.originals import BYTES_READ, opened_in_place
 from media_worker.types import ThumbnailSize
 
 if TYPE_CHECKING:
@@ -166,21 +156,12 @@ class LocalProbe:
     def _probe_in_place(self, source: SourceMedia) -> Probe:
         """A video probed through a reader of the stored object; a PDF (the other kind the
         processor leaves in storage) only sniffed, for `render` to read."""
-        if self._storage is None:
-            raise ConfigurationError("this engine has no storage to read originals in place")
-        with self._storage.open_reader(source.bucket, source.key,
-                                       max_read_bytes=source.max_read_bytes) as reader:
-            media_type = sniff_bytes(reader.read(HEAD_BYTES))
-            reader.seek(0)
+        with opened_in_place(self._storage, source) as (reader, media_type):
             if media_type.kind is MediaKind.VIDEO:
                 probe = probe_video(reader, media_type, max_pixels=self._max_pixels,
                                     max_video_seconds=self._max_video_seconds)
-            elif renders_locally(media_type):
-                probe = Probe(media_type, {})
             else:
-                raise OriginalChangedError(
-                    f"the original {source.bucket}/{source.key} changed: it is no longer a "
-                    f"video or a PDF (now {media_type.format.upper()})")
+                probe = Probe(media_type, {})
             fetched = reader.bytes_fetched
         return replace(probe, metadata={**probe.metadata, BYTES_READ: fetched})
 
@@ -288,16 +269,12 @@ def probe_video(source: VideoSource, media_type: MediaType, *, max_pixels: int |
     reader of the stored original, whose own failures are the job's error."""
     import av  # on the first video only, as the local engine
 
-    opened = for_ffmpeg(source)
-    with failures_first(opened):
-        try:
-            with open_container(opened) as container:
-                stream = video_stream(container, media_type, source)
-                facts = video_facts(container, stream)
-                check_video_limits(facts, max_pixels, max_video_seconds)
-                transform = first_frame_transform(container, stream)
-        except (av.FFmpegError, NoDecoderError):
-            return Probe(media_type, _base(media_type))  # this FFmpeg cannot; the service's may
+    try:
+        with opened_video(source, media_type, max_pixels=max_pixels,
+                          max_seconds=max_video_seconds) as (container, stream, facts):
+            transform = first_frame_transform(container, stream)
+    except (av.FFmpegError, NoDecoderError):
+        return Probe(media_type, _base(media_type))  # this FFmpeg cannot; the service's may
     display, coded = facts.display_size, (facts.width, facts.height)
     if transform.swaps_sides:
         display, coded = display[::-1], coded[::-1]
