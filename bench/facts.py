@@ -46,6 +46,7 @@ from bench.common import (
     Skip,
     Target,
     cpu_of,
+    interleaved,
     median,
     percentile,
     seconds,
@@ -88,12 +89,7 @@ def _job_cost(inputs: Inputs, reps: int, report: Report) -> None:
                          stub="media_worker.engines.placeholders.of_thumbnails."
                               "pixel_metadata"),
     }
-    for measure in variants.values():
-        measure()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(reps):
-        for name, measure in variants.items():
-            times[name].append(measure())
+    times = interleaved(variants, reps)
     added = median(a - n for a, n in zip(times["all"], times["none"], strict=True))
     since = median(a - b for a, b in zip(times["all"], times["blurhash"], strict=True))
     report.add(Row("19a facts per 12 MP JPEG job (CPU)", case,
