@@ -3,14 +3,20 @@ that spawned decoder processes can build them by name (a factory of the engine's
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from media_worker.app.adapters import ORIGINAL_READ_AHEAD_FIRST
+from media_worker.engines.port import SourceMedia
 from media_worker.errors import OriginalChangedError
 from media_worker.storage.filesystem import FilesystemStorage
 from media_worker.storage.read_ahead import ReadAhead
 from media_worker.storage.reader import ObjectReader
+
+BUCKET = "media"
+MIB = 1024 * 1024
 
 # What the worker's S3 readers fetch (app/adapters.py): the tests count bytes as S3 would.
 S3_LIKE = ReadAhead(first=ORIGINAL_READ_AHEAD_FIRST)
@@ -61,3 +67,20 @@ class S3LikeStorage(FilesystemStorage):
                               self._changes_after)
         return ObjectReader(source, name=key, max_read_bytes=max_read_bytes,
                             read_ahead=S3_LIKE)
+
+
+def stored(root: Path, *files: Path) -> Path:
+    """`files` as objects `media/<name>` of a directory store rooted at `root` (hard links:
+    the session's temporary directory is one filesystem; copies where it is not)."""
+    (root / BUCKET).mkdir(parents=True, exist_ok=True)
+    for path in files:
+        try:
+            os.link(path, root / BUCKET / path.name)
+        except OSError:
+            shutil.copy(path, root / BUCKET / path.name)
+    return root
+
+
+def in_place(name: str, max_read_bytes: int = 256 * MIB) -> SourceMedia:
+    """The object `media/<name>`, left in storage for the engine to read in place."""
+    return SourceMedia(None, BUCKET, name, max_read_bytes=max_read_bytes)

@@ -5,7 +5,6 @@ worded as for the local engine."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -24,7 +23,7 @@ from media_worker.errors import (
 )
 from media_worker.storage.filesystem import FilesystemStorage
 from tests.big_videos import BigVideos, ffmpeg_available, make_big_videos
-from tests.unit.reading_storages import S3LikeStorage
+from tests.unit.reading_storages import S3LikeStorage, in_place, stored
 from tests.unit.stalling_storage import StallingStorage
 
 pytestmark = pytest.mark.skipif(not ffmpeg_available(), reason="needs Debian's ffmpeg")
@@ -41,16 +40,6 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> BigVideos:
                            webm_loops=15)
 
 
-def stored(root: Path, *files: Path) -> Path:
-    """`files` as objects `media/<name>` of a directory store rooted at `root`."""
-    (root / BUCKET).mkdir(parents=True, exist_ok=True)
-    for path in files:
-        shutil.copy(path, root / BUCKET / path.name)
-    return root
-
-
-def in_place(name: str, max_read_bytes: int = 256 * MIB) -> SourceMedia:
-    return SourceMedia(None, BUCKET, name, max_read_bytes=max_read_bytes)
 
 
 @pytest.mark.parametrize("name", LAYOUTS)

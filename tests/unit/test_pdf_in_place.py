@@ -6,7 +6,6 @@ page drawn without the parts that could not be read."""
 from __future__ import annotations
 
 import re
-import shutil
 from functools import partial
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from media_worker.storage.filesystem import FilesystemStorage
 from media_worker.storage.port import ObjectStorage
 from media_worker.types import ThumbnailSize
 from tests.big_pdfs import make_big_pdfs, qpdf_available
-from tests.unit.reading_storages import S3LikeStorage
+from tests.unit.reading_storages import S3LikeStorage, in_place, stored
 
 BUCKET = "media"
 SIZES = [ThumbnailSize(name="small", width=160, height=160),
@@ -49,15 +48,6 @@ def big_pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return make_big_pdfs(tmp_path_factory.mktemp("big-pdfs"), pages=40)
 
 
-def stored(root: Path, document: Path) -> Path:
-    """`document` as the object `media/<name>` of a directory store rooted at `root`."""
-    (root / BUCKET).mkdir(parents=True, exist_ok=True)
-    shutil.copy(document, root / BUCKET / document.name)
-    return root
-
-
-def in_place(name: str, max_read_bytes: int = 256 * MIB) -> SourceMedia:
-    return SourceMedia(None, BUCKET, name, max_read_bytes=max_read_bytes)
 
 
 def rendered(result: RenderResult) -> dict[str, bytes]:

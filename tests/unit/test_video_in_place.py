@@ -6,8 +6,6 @@ local copy; the reader's refusals are the job's error. The videos are the sessio
 
 from __future__ import annotations
 
-import os
-import shutil
 from functools import partial
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from media_worker.renditions import PreviewSpec, StoryboardSpec
 from media_worker.storage.filesystem import FilesystemStorage
 from media_worker.types import ThumbnailSize
 from tests.big_videos import BigVideos
-from tests.unit.reading_storages import S3LikeStorage
+from tests.unit.reading_storages import S3LikeStorage, in_place, stored
 
 BUCKET = "media"
 SIZES = [ThumbnailSize(name="small", width=160, height=160),
@@ -36,19 +34,6 @@ MIB = 1024 * 1024
 LIMITS = {"max_pixels": 100_000_000, "max_video_seconds": 36_000}
 
 
-def stored(root: Path, video: Path) -> Path:
-    """`video` as the object `media/<name>` of a directory store rooted at `root` (a hard
-    link: the session's temporary directory is one filesystem; a copy where it is not)."""
-    (root / BUCKET).mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(video, root / BUCKET / video.name)
-    except OSError:
-        shutil.copy(video, root / BUCKET / video.name)
-    return root
-
-
-def in_place(name: str, max_read_bytes: int = 256 * MIB) -> SourceMedia:
-    return SourceMedia(None, BUCKET, name, max_read_bytes=max_read_bytes)
 
 
 def rendered(result: RenderResult) -> dict[str, bytes]:
