@@ -20,7 +20,7 @@ from psycopg import sql
 
 from tests import servers
 from tests.big_videos import BigVideos, ffmpeg_available, shared_big_videos
-from tests.servers import S3Server, ServerUnavailable, free_port
+from tests.servers import S3Server, SeaweedServer, ServerUnavailable, free_port
 from tests.servers import wait_for_http as _wait_for_http
 
 __all__ = ["REPO_ROOT", "S3Server", "_wait_for_http", "free_port"]  # bench/ and tests use them
@@ -75,7 +75,7 @@ def moto_endpoint(aws_credentials: None, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
     """SeaweedFS's S3 server, enforcing SigV4 with a key pair of this session."""
     try:
         servers.find_weed()

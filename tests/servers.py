@@ -46,6 +46,8 @@ LOCALSTACK_STOP_GRACE_SECONDS = 5
 # SeaweedFS's embedded plugin worker dials the admin server at its HTTP port + 10000, whatever
 # -admin.port.grpc says; so the admin gRPC port is left at that default and both are kept free.
 WEED_GRPC_OFFSET = 10_000
+SEAWEEDFS_VOLUMES = 1000
+SEAWEEDFS_VOLUME_MB = 64
 
 
 class ServerUnavailable(Exception):  # noqa: N818 - reads as the skip reason it carries
@@ -70,6 +72,18 @@ class S3Server:
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
                           retries={"mode": "standard", "max_attempts": 2}),
         )
+
+
+@dataclass(frozen=True)
+class SeaweedServer(S3Server):
+    """SeaweedFS's S3 endpoint, and its master, which tells how many volumes are left."""
+
+    master: str = ""
+
+    def free_volumes(self) -> int:
+        """Volumes the master can still hand out: each new bucket takes at least one."""
+        with urllib.request.urlopen(f"{self.master}/dir/status", timeout=10) as response:
+            return int(json.load(response)["Topology"]["Free"])
 
 
 # --- ports and readiness ---------------------------------------------------------------------
@@ -195,14 +209,15 @@ def find_weed() -> Path:
 
 
 @contextmanager
-def seaweedfs_server(workdir: Path) -> Iterator[S3Server]:
+def seaweedfs_server(workdir: Path) -> Iterator[SeaweedServer]:
     """`weed mini` (master, volume, filer and S3 in one process) enforcing SigV4 with a key
     pair made for this session; every port it opens is chosen free, on 127.0.0.1 only."""
     weed = find_weed()
     s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = free_ports(8)
     admin = free_port_pair(WEED_GRPC_OFFSET, avoid=(s3, s3_grpc, master, master_grpc, volume,
                                                     volume_grpc, filer, filer_grpc))
-    server = S3Server(f"http://127.0.0.1:{s3}", SEAWEEDFS_ACCESS_KEY, secrets.token_urlsafe(24))
+    server = SeaweedServer(f"http://127.0.0.1:{s3}", SEAWEEDFS_ACCESS_KEY,
+                           secrets.token_urlsafe(24), master=f"http://127.0.0.1:{master}")
     args = [
         str(weed), "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
@@ -212,6 +227,11 @@ def seaweedfs_server(workdir: Path) -> Iterator[S3Server]:
         f"-admin.port={admin}", "-admin.ui=false",
         "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
         "-master.telemetry=false",
+        # Each bucket is a collection with volumes of its own, and `weed mini` allows free disk
+        # / 1 GiB of them: 60-80 here, fewer than the buckets the suite makes (one per test),
+        # so a late PutObject failed with "no free volumes left". Small volumes, many allowed
+        # (not preallocated: they cost the bytes written).
+        f"-master.volumeSizeLimitMB={SEAWEEDFS_VOLUME_MB}", f"-volume.max={SEAWEEDFS_VOLUMES}",
         # Its unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them with the rest.
         f"-filer.localSocket={workdir / 'filer.sock'}", f"-s3.localSocket={workdir / 's3.sock'}",
     ]
