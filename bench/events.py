@@ -35,11 +35,14 @@ from typing import Any
 import boto3
 import psycopg
 import structlog
+from botocore.credentials import Credentials
 from psycopg import sql
 from tests.servers import ServerUnavailable, find_localstack_python, localstack_server
 
+from bench.botocore_sqs import BOTOCORE_CONFIG, BotocoreSqsTarget
 from bench.common import POSTGRES_ADMIN_URL, Report, Row, Skip, Target, median, self_cpu
-from media_worker.events.aws_batch import client_config, sqs_target
+from media_worker.events.aws_batch import sqs_target
+from media_worker.events.aws_signed import SignedPoster
 from media_worker.events.dispatcher import Dispatcher, DispatchSettings
 from media_worker.events.outbox import EventRecording, OutboxEntry, Settled
 from media_worker.events.target import DeliveryReport, EventTarget
@@ -101,6 +104,8 @@ CASES = (
          EventRecording(targets=("sqs",), channel="media_status"), "sqs-moto"),
     Case("PostgreSQL, NOTIFY + SQS FIFO (LocalStack)", "postgres",
          EventRecording(targets=("sqs",), channel="media_status"), "sqs-localstack"),
+    Case("PostgreSQL, NOTIFY + SQS FIFO (LocalStack, botocore: before)", "postgres",
+         EventRecording(targets=("sqs",), channel="media_status"), "sqs-localstack-botocore"),
     Case("SQLite, events off", "sqlite", EventRecording()),
     Case("SQLite, webhook", "sqlite", EventRecording(targets=("webhook",)), "webhook"),
 )
@@ -141,12 +146,17 @@ def destinations(workdir: Path) -> Iterator[Destinations]:
 def build_target(kind: str, where: Destinations) -> EventTarget:
     if kind == "webhook":
         return WebhookTarget(where.webhook_url, SECRET, timeout_seconds=10)
-    endpoint = where.sqs_endpoints[kind.removeprefix("sqs-")]
-    sqs = boto3.client("sqs", endpoint_url=endpoint, config=client_config("us-east-1"),
+    server, _, transport = kind.removeprefix("sqs-").partition("-")
+    endpoint = where.sqs_endpoints[server]
+    sqs = boto3.client("sqs", endpoint_url=endpoint, config=BOTOCORE_CONFIG,
                        aws_access_key_id="test", aws_secret_access_key="test")
     url = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}.fifo",
                            Attributes={"FifoQueue": "true"})["QueueUrl"]
-    return sqs_target(url, sqs)
+    if transport == "botocore":
+        return BotocoreSqsTarget(url, sqs)
+    sqs.close()
+    return sqs_target(url, SignedPoster(endpoint, service="sqs", region="us-east-1",
+                                        credentials=Credentials("test", "test")))
 
 
 # --- one measurement -----------------------------------------------------------------------
@@ -291,7 +301,7 @@ def events_bench(report: Report, workdir: Path, *, jobs: int, reps: int,
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     with destinations(workdir) as where:
         cases = [case for case in CASES if not case.target or not case.target.startswith("sqs")
-                 or case.target.removeprefix("sqs-") in where.sqs_endpoints]
+                 or case.target.split("-")[1] in where.sqs_endpoints]
         samples: dict[str, list[float]] = {case.name: [] for case in cases}
         for rep in range(reps):  # every case once per repetition: load changes hit them alike
             for case in cases:

@@ -19,9 +19,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.credentials import Credentials
 from standardwebhooks.webhooks import Webhook
 
-from media_worker.events.aws_batch import client_config, sns_target, sqs_target
+from media_worker.events.aws_batch import sns_target, sqs_target
+from media_worker.events.aws_signed import SignedPoster
 from media_worker.events.outbox import OutboxEntry
 from media_worker.events.target import EventTarget
 from media_worker.events.webhook_target import WebhookTarget
@@ -62,7 +64,13 @@ class Destination:
 
 
 def sqs_client(endpoint: str) -> Any:
-    return boto3.client("sqs", endpoint_url=endpoint, config=client_config("us-east-1"), **KEYS)
+    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **KEYS)
+
+
+def signed(endpoint: str, service: str) -> SignedPoster:
+    """Calls to `service` at `endpoint`, signed with the test keys."""
+    return SignedPoster(endpoint, service=service, region="us-east-1",
+                        credentials=Credentials("test", "test"), timeout_seconds=5)
 
 
 def fifo_queue(sqs: Any, name: str) -> str:
@@ -114,17 +122,16 @@ def open_destination(kind: str, request: pytest.FixtureRequest,
     sqs = sqs_client(endpoint)
     queue_url = fifo_queue(sqs, name)
     if service == "sqs":
-        target: EventTarget = sqs_target(queue_url, sqs_client(endpoint))
+        target: EventTarget = sqs_target(queue_url, signed(endpoint, "sqs"))
     else:
-        sns = boto3.client("sns", endpoint_url=endpoint, config=client_config("us-east-1"),
-                           **KEYS)
+        sns = boto3.client("sns", endpoint_url=endpoint, region_name="us-east-1", **KEYS)
         topic = sns.create_topic(Name=f"{name}.fifo", Attributes={"FifoTopic": "true"})[
             "TopicArn"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
                       Attributes={"RawMessageDelivery": "true"})
-        target = sns_target(topic, sns)
+        target = sns_target(topic, signed(endpoint, "sns"))
     yield Destination(target, reader(sqs, queue_url))
     target.close()
     sqs.close()
@@ -141,11 +148,9 @@ def unreachable(kind: str) -> EventTarget:
     endpoint = f"http://127.0.0.1:{free_port()}"
     if kind == "webhook":
         return WebhookTarget(f"{endpoint}/hook", new_secret(), timeout_seconds=2)
-    client = boto3.client(kind, endpoint_url=endpoint, config=client_config("us-east-1"),
-                          **KEYS)
     if kind == "sqs":
-        return sqs_target(f"{endpoint}/000000000000/events.fifo", client)
-    return sns_target("arn:aws:sns:us-east-1:000000000000:events.fifo", client)
+        return sqs_target(f"{endpoint}/000000000000/events.fifo", signed(endpoint, "sqs"))
+    return sns_target("arn:aws:sns:us-east-1:000000000000:events.fifo", signed(endpoint, "sns"))
 
 
 # --- every target --------------------------------------------------------------------------
@@ -185,6 +190,27 @@ def test_an_unreachable_destination_is_a_failed_delivery_not_an_exception(
     assert report.delivered == frozenset()
     assert set(report.failed) == {e.event_id for e in events}
     assert all(reason for reason in report.failed.values())
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("kind", ["sqs-moto", "sqs-localstack", "sns-moto"])
+def test_a_queue_or_topic_that_does_not_exist_fails_every_event_naming_the_services_code(
+    kind: str, request: pytest.FixtureRequest,
+) -> None:
+    service, server = kind.split("-")
+    endpoint = sqs_endpoint(request, server)
+    poster = signed(endpoint, service)
+    target = (sqs_target(f"{endpoint}/000000000000/no-such-queue.fifo", poster)
+              if service == "sqs" else
+              sns_target("arn:aws:sns:us-east-1:000000000000:no-such-topic.fifo", poster))
+    events = [entry("media-1"), entry("media-2")]
+    report = target.deliver(events)
+    target.close()
+    assert report.delivered == frozenset()
+    assert set(report.failed) == {e.event_id for e in events}
+    code = "QueueDoesNotExist" if service == "sqs" else "NotFound"
+    assert all(f"{service.upper()} refused the batch" in reason and code in reason
+               for reason in report.failed.values())
 
 
 # --- FIFO queues and topics ------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from media_worker.app.events import build_event_targets, event_recording
 from media_worker.config import Settings, SettingsError, load_settings
+from media_worker.events.aws_batch import AwsBatchTarget
 from media_worker.events.outbox import EventRecording
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -51,6 +52,22 @@ def test_each_configured_destination_is_a_target() -> None:
     assert [t.name for t in targets] == ["webhook", "sqs", "sns"]
     for target in targets:
         target.close()
+
+
+def test_the_aws_targets_are_signed_for_their_region_at_its_endpoint() -> None:
+    settings = load_settings(events_sqs_url="https://sqs.eu-west-1.amazonaws.com/1/ev.fifo",
+                             events_sns_topic_arn="arn:aws:sns:eu-west-3:1:ev.fifo",
+                             aws_region="eu-west-1", aws_access_key_id="AKIDEXAMPLE",
+                             aws_secret_access_key="wJalrXUtnFEMI")
+    sqs, sns = build_event_targets(settings)
+    assert isinstance(sqs, AwsBatchTarget)
+    assert isinstance(sns, AwsBatchTarget)
+    assert (sqs.poster.endpoint_url, sqs.poster.region, sqs.poster.service) == (
+        "https://sqs.eu-west-1.amazonaws.com/", "eu-west-1", "sqs")
+    assert (sns.poster.endpoint_url, sns.poster.region, sns.poster.service) == (
+        "https://sns.eu-west-3.amazonaws.com/", "eu-west-3", "sns")
+    sqs.close()
+    sns.close()
 
 
 def test_a_webhook_without_a_secret_is_refused() -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from media_worker.events.http_post import BadAnswerError, HttpPoster
+from media_worker.events.http_post import MAX_BODY_BYTES, BadAnswerError, HttpPoster
 
 OK_WITH_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 
@@ -149,3 +149,30 @@ def test_a_receiver_that_never_answers_times_out() -> None:
             poster.post(b"{}", {})
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize(("answer", "body"), [
+    (OK_WITH_BODY, b"hello"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n"
+     b"\r\n", b"abcde"),
+    (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n{\"__type\": \"X\"}",
+     b"{\"__type\": \"X\"}"),
+], ids=["content-length", "chunked", "framed-by-close"])
+def test_exchange_returns_the_answers_body_whatever_its_framing(answer: bytes,
+                                                                body: bytes) -> None:
+    script = Script([answer])
+    with server(script) as url:
+        got = HttpPoster(url, timeout=5).exchange(b"{}", {})
+    assert got.body == body
+
+
+def test_exchange_keeps_the_first_mib_of_a_huge_body_and_the_connection() -> None:
+    huge = b"x" * (MAX_BODY_BYTES + 10)
+    script = Script([b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(huge) + huge,
+                     OK_WITH_BODY])
+    with server(script) as url:
+        poster = HttpPoster(url, timeout=5)
+        assert len(poster.exchange(b"{}", {}).body) == MAX_BODY_BYTES
+        assert poster.exchange(b"{}", {}).body == b"hello"
+    assert script.connections == 1
+

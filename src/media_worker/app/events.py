@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from media_worker.aws_access import open_session
 from media_worker.config import Settings
+from media_worker.events.aws_signed import SignedPoster
 from media_worker.events.dispatcher import Dispatcher, DispatchSettings
 from media_worker.events.keeper import OutboxKeeper, keeper_interval
 from media_worker.events.outbox import EventRecording, OutboxStore
@@ -46,25 +47,31 @@ def build_event_targets(settings: Settings, logger: Logger | None = None) -> lis
             from media_worker.events.aws_batch import sqs_target
 
             assert settings.events_sqs_url
-            targets.append(sqs_target(settings.events_sqs_url, _client(settings, "sqs", logger)))
+            targets.append(sqs_target(settings.events_sqs_url,
+                                      signed_poster(settings, "sqs", logger)))
         else:
             from media_worker.events.aws_batch import sns_target
 
             assert settings.events_sns_topic_arn
             targets.append(sns_target(settings.events_sns_topic_arn,
-                                      _client(settings, "sns", logger)))
+                                      signed_poster(settings, "sns", logger)))
     return targets
 
 
-def _client(settings: Settings, service: str, logger: Logger | None) -> object:
-    from media_worker.events.aws_batch import client_config
-
-    access = settings.events_access("sqs" if service == "sqs" else "sns")
+def signed_poster(settings: Settings, service: str, logger: Logger | None) -> SignedPoster:
+    """Calls to `service` ("sqs" or "sns") signed with the credentials Settings give, at the
+    endpoint botocore resolves for them (the configured one, else the region's)."""
+    access = settings.events_access(service)
     opened = open_session(access)
     if opened.warning and logger is not None:
         logger.warning(opened.warning)
-    return opened.session.client(service, endpoint_url=access.endpoint_url,
-                                 config=client_config(access.region))
+    resolver = opened.session.client(service, endpoint_url=access.endpoint_url)
+    try:
+        endpoint, region = resolver.meta.endpoint_url, resolver.meta.region_name
+    finally:
+        resolver.close()
+    return SignedPoster(endpoint, service=service, region=region,
+                        credentials=opened.session.get_credentials())
 
 
 @dataclass
