@@ -106,6 +106,26 @@ def test_reading_the_end_then_the_start_returns_both(
     assert (head, tail) == (stored[:64 * 1024], stored[-64 * 1024:])
 
 
+def test_prefetched_ranges_read_back_as_the_object_bytes(
+    storage: ObjectStorage, bucket: str, stored: bytes
+) -> None:
+    """Fetched side by side (S3: concurrent ranged GETs on one client), counted once each."""
+    rng = random.Random(16)
+    ranges = sorted((rng.randrange(len(stored) - 64 * 1024), rng.randrange(1, 64 * 1024))
+                    for _ in range(24))
+    with storage.open_reader(bucket, KEY, max_read_bytes=1 << 40) as reader:
+        opening = reader.bytes_fetched  # S3: the first GET brought the object's head
+        taken = reader.prefetch(ranges)
+        fetched = reader.bytes_fetched
+        for start, length in ranges:
+            reader.seek(start)
+            assert reader.read(length) == stored[start:start + length]
+        if taken:  # a reader with a cache (S3); the local file has none and reads in place
+            assert taken == len(ranges)
+            assert reader.bytes_fetched == fetched
+            assert fetched - opening <= sum(length for _, length in ranges)
+
+
 def test_size_is_the_object_length(storage: ObjectStorage, bucket: str, stored: bytes) -> None:
     with storage.open_reader(bucket, KEY, max_read_bytes=1 << 40) as reader:
         assert reader.size == len(stored)

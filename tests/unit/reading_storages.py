@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class MemorySource:
     etag: str = '"v1"'
     bytes_received: int = 0
     fetches: int = field(default=0, init=False)
+    threads: list[str] = field(default_factory=list, init=False)  # the fetching thread's name
 
     @property
     def size(self) -> int:
@@ -40,6 +42,7 @@ class MemorySource:
 
     def fetch(self, start: int, length: int) -> bytes:
         self.fetches += 1
+        self.threads.append(threading.current_thread().name)
         if self.changes_after is not None and self.fetches > self.changes_after:
             raise OriginalChangedError("the original changed while it was read: test")
         chunk = self.data[start:start + length]
@@ -60,11 +63,13 @@ class S3LikeStorage(FilesystemStorage):
         super().__init__(root, fsync=False)
         self._truncated_by = truncated_by
         self._changes_after = changes_after
+        self.sources: list[MemorySource] = []  # of every reader opened, in order
 
     def open_reader(self, bucket: str, key: str, *, max_read_bytes: int) -> ObjectReader:
         data = self.read(bucket, key)
         source = MemorySource(data[:len(data) - self._truncated_by], len(data),
                               self._changes_after)
+        self.sources.append(source)
         return ObjectReader(source, name=key, max_read_bytes=max_read_bytes,
                             read_ahead=S3_LIKE)
 

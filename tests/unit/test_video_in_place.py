@@ -52,6 +52,26 @@ def test_a_video_read_in_place_renders_what_its_local_copy_renders(
         from_copy.metadata)
 
 
+@pytest.mark.parametrize("name", ["moov-at-end.mp4", "long.webm"])
+def test_a_storyboard_read_in_place_fetches_its_tiles_keyframes_side_by_side(
+        big_videos: BigVideos, tmp_path: Path, name: str) -> None:
+    """Each tile is a jump, a round trip to the store when fetched as it is read; the
+    keyframes are prefetched from the index instead, and the render is the same."""
+    storage = S3LikeStorage(stored(tmp_path, big_videos[name]))
+    engine = LocalEngine(**LIMITS, storage=storage)
+    without = engine.render(in_place(name), SIZES, OutputSpec(preview=CLIPS.preview))
+    with_storyboard = engine.render(in_place(name), SIZES, CLIPS)
+    from_copy = engine.render(SourceMedia(big_videos[name], BUCKET, name), SIZES, CLIPS)
+    assert rendered(with_storyboard) == rendered(from_copy)
+    before, after = (source.threads for source in storage.sources[-2:])
+    assert CLIPS.storyboard is not None
+    tiles = len(CLIPS.storyboard.tile_times(with_storyboard.metadata["duration"]))
+    on_the_jobs_thread = sum(not t.startswith("original-prefetch") for t in after)
+    assert on_the_jobs_thread - len(before) <= tiles // 4
+    assert sum(t.startswith("original-prefetch") for t in after) >= tiles // 2
+    assert rendered(without).keys() < rendered(with_storyboard).keys()
+
+
 @pytest.mark.parametrize("name", ["moov-at-end.mp4", "faststart.mp4", "fragmented.mp4",
                                   "long.webm"])
 def test_reading_in_place_fetches_a_small_part_of_the_video(

@@ -33,7 +33,7 @@ from media_worker.engines.video_frames import FramePainter, packed_rows, upright
 from media_worker.engines.video_preview import render_preview
 from media_worker.engines.video_reader import FrameReader
 from media_worker.engines.video_source import VideoSource, named, opened_video
-from media_worker.engines.video_storyboard import render_storyboard
+from media_worker.engines.video_storyboard import Prefetch, render_storyboard
 from media_worker.errors import CorruptMediaError
 from media_worker.renditions import Focus
 from media_worker.types import ThumbnailSize
@@ -67,7 +67,8 @@ def render_video(
             thumbnails, (width, height), transform = _stills(frame, facts, colour, sizes,
                                                              output, focus=focus)
             painter = FramePainter(facts.sample_aspect, transform, colour, output.tonemap)
-            thumbnails += _clips(reader, frame, painter, facts, output)
+            thumbnails += _clips(reader, frame, painter, facts, output,
+                                 prefetch=getattr(source, "prefetch", None))
     except av.FFmpegError as exc:
         raise CorruptMediaError(decode_error(media_type, ffmpeg_message(exc),
                                              named(source))) from None
@@ -92,9 +93,10 @@ def _stills(frame: Any, facts: VideoFacts, colour: VideoColour, sizes: list[Thum
 
 
 def _clips(reader: FrameReader, frame: Any, painter: FramePainter, facts: VideoFacts,
-           output: OutputSpec) -> list[RenderedThumbnail]:
+           output: OutputSpec, *, prefetch: Prefetch | None) -> list[RenderedThumbnail]:
     """The preview clip and the storyboard, when asked for, from the container already open
-    (one open and one probe per job)."""
+    (one open and one probe per job); `prefetch`: the reader's, for an original read in
+    place."""
     renditions = []
     if output.preview is not None:
         with encoding("preview"):
@@ -104,7 +106,8 @@ def _clips(reader: FrameReader, frame: Any, painter: FramePainter, facts: VideoF
         with encoding("storyboard"):
             renditions += render_storyboard(reader, frame, painter, output.storyboard,
                                             duration=facts.duration,
-                                            source_fps=facts.frame_rate, output=output)
+                                            source_fps=facts.frame_rate, output=output,
+                                            prefetch=prefetch)
     return renditions
 
 

@@ -13,11 +13,16 @@ kept, never upscaled), not padded to the box, so the cues point at picture only 
 shows no bars of ours. A tile that cannot be decoded repeats the one before it (the
 representative frame for the first), so a broken stretch of the file costs a stale tile
 rather than the job.
+
+An original read in place costs a round trip to the store per tile (each is a jump), so the
+keyframes the tiles will seek to, found in the container's index, are prefetched side by side
+before they are read (ObjectReader.prefetch): a storyboard costs the round trips of a few
+tiles rather than of all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,19 +40,29 @@ FORWARD_FRAMES = 60  # frames decoded from a distant keyframe towards a tile's t
 ASSUMED_SOURCE_FPS = 30  # for how far FORWARD_FRAMES reach, when the stream does not say
 TIME_SLACK = 1e-3  # seconds: container timestamps are rounded to their time base
 SHEET_NAME = "storyboard-{sheet}"
+# Prefetched beyond a keyframe's own bytes: FFmpeg reads in FFMPEG_READ_BYTES pieces, so the
+# last one runs past the packet. An index entry without a size (Matroska's cues point at a
+# cluster) is prefetched up to the next entry, at most UNSIZED_KEYFRAME_BYTES.
+KEYFRAME_SLACK_BYTES = 16 * 1024
+UNSIZED_KEYFRAME_BYTES = 256 * 1024
+
+Prefetch = Callable[[Sequence[tuple[int, int]]], int]  # ObjectReader.prefetch
 
 
 def render_storyboard(reader: FrameReader, first: Any, painter: FramePainter,
                       spec: StoryboardSpec, *, duration: float, source_fps: float | None,
-                      output: OutputSpec) -> list[RenderedThumbnail]:
-    """The sheets, then the WebVTT file (`storyboard.vtt`) whose cues point at their tiles."""
+                      output: OutputSpec, prefetch: Prefetch | None = None
+                      ) -> list[RenderedThumbnail]:
+    """The sheets, then the WebVTT file (`storyboard.vtt`) whose cues point at their tiles.
+    `prefetch`: the reader's, for an original read in place."""
     times = spec.tile_times(duration)
     interval = spec.interval_for(duration)
     fitted = painter.fit(first, (spec.tile_width, spec.tile_height))
     layout = SheetLayout(*fitted.upright, len(times))
     finder = TileFinder(reader, first, tolerance=interval / 2,
                         window=FORWARD_FRAMES / (source_fps or ASSUMED_SOURCE_FPS))
-    tiles = _tiles(finder, times, painter, fitted)
+    ahead = Prefetcher(prefetch, keyframe_ranges(reader, times)) if prefetch else None
+    tiles = _tiles(finder, times, painter, fitted, ahead)
     box = (spec.tile_width, spec.tile_height)
     sheets = [_sheet(tiles, layout, sheet, box, output.quality)
               for sheet in range(layout.sheets)]
@@ -61,16 +76,56 @@ def render_storyboard(reader: FrameReader, first: Any, painter: FramePainter,
 
 
 def _tiles(finder: TileFinder, times: list[float], painter: FramePainter,
-           fitted: Fitted) -> Iterator[pyvips.Image]:
+           fitted: Fitted, ahead: Prefetcher | None) -> Iterator[pyvips.Image]:
     """One picture per time, in order (a sheet takes them as it is built)."""
     previous = None
-    for when in times:
+    for index, when in enumerate(times):
+        if ahead is not None:
+            ahead.before(index)
         frame = finder.frame_at(when)
         if frame is not None:
             previous = painter.paint(frame, fitted)
         elif previous is None:
             previous = painter.paint(finder.first, fitted)
         yield previous
+
+
+def keyframe_ranges(reader: FrameReader, times: list[float]) -> list[tuple[int, int]]:
+    """Per tile time, the (start, length) bytes of the keyframe a seek there lands on, from
+    the stream's index (empty when it has none, or no time base)."""
+    stream = reader.stream
+    entries = stream.index_entries
+    count = len(entries)
+    if not count or stream.time_base is None:
+        return []
+    ranges = []
+    for when in times:
+        found = entries.search_timestamp(int((reader.start + when) / stream.time_base))
+        entry = entries[max(0, found)]
+        if entry.size > 0:
+            length = entry.size
+        else:
+            following = entries[found + 1].pos if 0 <= found < count - 1 else entry.pos
+            length = min(max(0, following - entry.pos) or UNSIZED_KEYFRAME_BYTES,
+                         UNSIZED_KEYFRAME_BYTES)
+        ranges.append((entry.pos, length + KEYFRAME_SLACK_BYTES))
+    return ranges
+
+
+@dataclass
+class Prefetcher:
+    """Prefetches the keyframes of the tiles ahead, as many as the reader takes at a time,
+    again once the tiles reach the end of what was prefetched."""
+
+    prefetch: Prefetch
+    ranges: list[tuple[int, int]]
+    _until: int = field(default=0, init=False)  # tiles below this were prefetched
+
+    def before(self, index: int) -> None:
+        if index < self._until or index >= len(self.ranges):
+            return
+        taken = self.prefetch(self.ranges[index:])
+        self._until = index + taken if taken else len(self.ranges)  # 0: no room, stop
 
 
 @dataclass

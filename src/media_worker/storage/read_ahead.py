@@ -76,6 +76,10 @@ class SegmentCache:
     def cached_bytes(self) -> int:
         return self._bytes
 
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
     def find(self, position: int) -> memoryview | None:
         """The cached bytes from `position` to the end of the segment holding it."""
         for start, data in self._segments.items():

@@ -11,6 +11,10 @@ would pass it is refused before it is sent, and the count runs for the reader's 
 an original built to make a decoder read all of it (or to jump back and forth until the cache
 gives up) fails with a reason instead of costing its size.
 
+A caller that knows where its next jumps go (a storyboard: the keyframe of each tile, from the
+container's index) can `prefetch` those ranges: they are fetched side by side into the cache,
+so a hundred jumps cost the round trips of a few rather than of a hundred.
+
 Own code rather than a library: fsspec's caches fetch fixed blocks, one request each, and come
 with an S3 stack of their own (s3fs, aiobotocore) beside the boto3 client the worker shares;
 smart_open restarts one open-ended GET on every seek. Neither can refuse a fetch before it is
@@ -20,17 +24,23 @@ sent, nor ask the store to confirm the object is still the one first read.
 from __future__ import annotations
 
 import io
-from typing import Protocol
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final, Protocol
 
 from media_worker.errors import ReadLimitExceededError, TruncatedOriginalError
 from media_worker.storage.read_ahead import ReadAhead, SegmentCache, Window
 
 DEFAULT_READ_AHEAD = ReadAhead()
+PREFETCH_WORKERS: Final = 8  # ranges fetched side by side
+PREFETCH_CACHE_SHARE: Final = 2  # a prefetch fills at most 1/2 of the cache, so it is still
+# there when read (and what the demuxer reads between keeps room)
 
 
 class RangeSource(Protocol):
     """Where an ObjectReader's bytes come from. `size` and `etag` are those of the version
-    read first; a source that finds another version later raises OriginalChangedError."""
+    read first; a source that finds another version later raises OriginalChangedError.
+    `fetch` may be called from several threads at once (`ObjectReader.prefetch`)."""
 
     @property
     def size(self) -> int: ...
@@ -55,7 +65,8 @@ class ObjectReader(io.RawIOBase):
     """A binary file over one object version: read, readinto, seek, tell, close, `with`.
 
     `head` is the object's first bytes when the opener had to fetch some to learn the size
-    and ETag (they are cached, not fetched again). Not thread-safe: one job reads it.
+    and ETag (they are cached, not fetched again). Not thread-safe: one job reads it (its
+    prefetches fetch on threads of their own, and return before the next read).
     """
 
     def __init__(self, source: RangeSource, *, name: str, max_read_bytes: int,
@@ -69,6 +80,7 @@ class ObjectReader(io.RawIOBase):
         self._cache = SegmentCache(read_ahead.cache)
         self._window = Window(read_ahead)
         self._position = 0
+        self._threads: ThreadPoolExecutor | None = None
         if head:
             self._cache.add(0, head)
             self._window.fetched(0, len(head))
@@ -140,8 +152,65 @@ class ObjectReader(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             self._cache.clear()
+            if self._threads is not None:
+                self._threads.shutdown(wait=True)
             self._source.close()
         super().close()
+
+    # --- prefetching ----------------------------------------------------------------------
+    def prefetch(self, ranges: Sequence[tuple[int, int]]) -> int:
+        """Fetch the (start, length) ranges not yet cached side by side into the cache; how
+        many of `ranges` were taken, from the first: as many as fit in a share of the cache
+        and in what is left of MAX_READ_BYTES (0 when nothing is cached, as for a local
+        file). Best effort: a range whose fetch fails is left to the read that needs it,
+        which raises the failure where the decoder expects it."""
+        self._check_open()
+        taken, wanted = self._planned(ranges)
+        if not wanted:
+            return taken
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(PREFETCH_WORKERS,
+                                               thread_name_prefix="original-prefetch")
+        futures = [(start, self._threads.submit(self._source.fetch, start, length))
+                   for start, length in wanted]
+        for start, future in futures:
+            try:
+                data = future.result()
+            except Exception:  # the read that needs it fetches it again, and raises
+                continue
+            self._cache.add(start, data)
+        return taken
+
+    def _planned(self, ranges: Sequence[tuple[int, int]]) -> tuple[int, list[tuple[int, int]]]:
+        """How many ranges are taken, and the pieces of them neither cached nor planned
+        already (two tiles may share a keyframe)."""
+        room = min(self._cache.capacity // PREFETCH_CACHE_SHARE, self._limit - self.bytes_fetched)
+        wanted: list[tuple[int, int]] = []
+        planned = 0
+        for taken, (start, length) in enumerate(ranges):
+            pieces = _without(self._uncached(max(0, start), min(start + length, self.size)),
+                              wanted)
+            cost = sum(piece_length for _, piece_length in pieces)
+            if planned + cost > room:
+                return taken, _joined(wanted)
+            planned += cost
+            wanted += pieces
+        return len(ranges), _joined(wanted)
+
+    def _uncached(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The (start, length) pieces of [start, end) no cached segment holds."""
+        pieces = []
+        position = start
+        while position < end:
+            cached = self._cache.find(position)
+            if cached is not None:
+                position += len(cached)
+                continue
+            following = self._cache.next_start(position)
+            stop = end if following is None else min(end, following)
+            pieces.append((position, stop - position))
+            position = stop
+        return pieces
 
     # --- fetching -------------------------------------------------------------------------
     def _bytes_at(self, position: int, wanted: int) -> memoryview:
@@ -174,3 +243,33 @@ class ObjectReader(io.RawIOBase):
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError("I/O operation on closed ObjectReader")
+
+
+def _without(pieces: list[tuple[int, int]],
+             taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of `pieces` that no (start, length) of `taken` covers."""
+    for taken_start, taken_length in taken:
+        taken_end = taken_start + taken_length
+        kept = []
+        for start, length in pieces:
+            end = start + length
+            if end <= taken_start or start >= taken_end:
+                kept.append((start, length))
+                continue
+            if start < taken_start:
+                kept.append((start, taken_start - start))
+            if end > taken_end:
+                kept.append((taken_end, end - taken_end))
+        pieces = kept
+    return pieces
+
+
+def _joined(pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pieces in file order, those that touch made one (one request instead of two)."""
+    joined: list[tuple[int, int]] = []
+    for start, length in sorted(pieces):
+        if joined and joined[-1][0] + joined[-1][1] == start:
+            joined[-1] = (joined[-1][0], joined[-1][1] + length)
+        else:
+            joined.append((start, length))
+    return joined

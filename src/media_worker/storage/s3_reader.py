@@ -16,9 +16,10 @@ range is asked again here, as many tries in all, with jittered backoff (tenacity
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -62,6 +63,7 @@ class S3RangeSource:
     attempts: int
     translated: Translated
     bytes_received: int = 0
+    _counting: threading.Lock = field(default_factory=threading.Lock, repr=False)  # prefetches
 
     @classmethod
     def open(cls, client: Any, bucket: str, key: str, *, first: int, attempts: int,
@@ -156,7 +158,8 @@ class S3RangeSource:
         received = 0
         try:
             for chunk in body.iter_chunks(_CHUNK_BYTES):
-                self.bytes_received += len(chunk)
+                with self._counting:
+                    self.bytes_received += len(chunk)
                 received += len(chunk)
                 chunks.append(chunk)
         except (BotoCoreError, URLLib3HTTPError) as exc:
