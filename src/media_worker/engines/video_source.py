@@ -19,6 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from media_worker.engines.fragmented_mp4 import (
+    FORMAT_OPTIONS,
+    has_fragment_index,
+    with_indexed_duration,
+)
 from media_worker.errors import MediaWorkerError
 
 if TYPE_CHECKING:
@@ -41,6 +46,15 @@ class FailureKeepingReader(io.RawIOBase):
     def name(self) -> str:
         """The object's key: FFmpeg's probing weighs the extension."""
         return str(getattr(self._inner, "name", "original"))
+
+    @property
+    def size(self) -> int:
+        """The object's size in bytes."""
+        position = self._inner.tell()
+        try:
+            return self._inner.seek(0, io.SEEK_END)
+        finally:
+            self._inner.seek(position)
 
     def readable(self) -> bool:
         return True
@@ -76,10 +90,13 @@ def for_ffmpeg(source: VideoSource) -> str | FailureKeepingReader:
 
 
 def open_container(opened: str | FailureKeepingReader) -> Any:
-    """The container of what `for_ffmpeg` gave, read in FFMPEG_READ_BYTES pieces."""
+    """The container of what `for_ffmpeg` gave, read in FFMPEG_READ_BYTES pieces; an original
+    read in place with a fragmented MP4's index used (fragmented_mp4.py)."""
     import av
 
-    return av.open(opened, metadata_errors="ignore", buffer_size=FFMPEG_READ_BYTES)
+    options = dict(FORMAT_OPTIONS) if isinstance(opened, FailureKeepingReader) else {}
+    return av.open(opened, metadata_errors="ignore", buffer_size=FFMPEG_READ_BYTES,
+                   options=options)
 
 
 @contextmanager
@@ -93,6 +110,8 @@ def opened_video(source: VideoSource, media_type: MediaType, *, max_pixels: int 
     with failures_first(opened), open_container(opened) as container:
         stream = video_stream(container, media_type, source)
         facts = video_facts(container, stream)
+        if isinstance(opened, FailureKeepingReader) and has_fragment_index(opened):
+            facts = with_indexed_duration(facts, container, stream, opened.size)
         check_video_limits(facts, max_pixels, max_seconds)
         yield container, stream, facts
 
