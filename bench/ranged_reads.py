@@ -5,15 +5,16 @@ Inputs: H.264 MP4s of about 10 MB, 100 MB, 400 MB and 1 GB (640x360, noise-laden
 4 Mb/s, a keyframe every 2 s; the larger ones are the 10 MB clip looped with stream copy, so
 making them costs disk writes, not encoding), each with the `moov` at the end (ffmpeg's
 default), remuxed with `-movflags +faststart` and remuxed fragmented (a fragment per keyframe,
-no index: FFmpeg reads every fragment's header when it opens one); `--quick` makes the 10
-and 100 MB ones. They
+with the `mfra` index FFmpeg's muxer writes at the end, which the worker opens it from);
+`--quick` makes the 10 and 100 MB ones. They
 are made once per run with Debian's ffmpeg in the run's temporary directory (removed at its
 end) and stored in SeaweedFS (a production S3 server, on loopback). Not moto: it answers a
 ranged GET by loading the whole object first, so a range there costs what the object's size
 does (docs/performance.md).
 
-- ours: `S3Storage.open_reader` with the worker's read-ahead + `av.open(reader)` in the
-  worker's read size + seek to 10% of the duration + decode one frame; bytes are the reader's
+- ours: `S3Storage.open_reader` with the worker's read-ahead + the worker's open of a video
+  (`opened_video`: PyAV's file-object input in the worker's read size) + seek to 10% of the
+  duration + decode one frame; bytes are the reader's
   `bytes_fetched`.
 - anchor: `S3Storage.download` to a temporary file + the same open, seek and decode on it
   (the full-download path, which the worker took before reading in place and still takes for
@@ -41,14 +42,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-import av
 from tests.servers import ServerUnavailable, find_weed, seaweedfs_server
 
 from bench.common import Inputs, Report, Row, Skip, Target, median, run_quietly, seconds
 from media_worker.app.adapters import ORIGINAL_READ_AHEAD_FIRST
-from media_worker.engines.video_source import FFMPEG_READ_BYTES
+from media_worker.engines.sniff import HEAD_BYTES, sniff_bytes
+from media_worker.engines.video_source import opened_video
 from media_worker.storage.read_ahead import ReadAhead
 from media_worker.storage.s3 import S3Storage
 
@@ -115,13 +116,19 @@ def _ffmpeg(*args: str) -> None:
     run_quietly(["ffmpeg", "-v", "error", "-nostdin", "-y", *args])
 
 
-def one_frame(file: object) -> int:
-    """Open, seek to 10% of the duration, decode one frame; its pts."""
-    with av.open(file, metadata_errors="ignore",  # type: ignore[call-overload]
-                 buffer_size=FFMPEG_READ_BYTES) as container:
-        stream = container.streams.video[0]
-        duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
-        target = duration * SEEK_FRACTION
+def one_frame(file: Path | BinaryIO) -> int:
+    """Open as the worker opens a video (engines/video_source.opened_video: a reader in
+    FFMPEG_READ_BYTES pieces, a fragmented MP4 from its index), seek to 10% of the duration,
+    decode one frame; its pts."""
+    if isinstance(file, Path):
+        with file.open("rb") as local:
+            head = local.read(HEAD_BYTES)
+    else:
+        head = file.read(HEAD_BYTES)
+        file.seek(0)
+    with opened_video(file, sniff_bytes(head), max_pixels=None,
+                      max_seconds=None) as (container, stream, facts):
+        target = facts.duration * SEEK_FRACTION
         container.seek(int(target / stream.time_base), stream=stream, backward=True)
         frame = next(container.decode(stream))
         return int(frame.pts)
@@ -140,7 +147,7 @@ def via_download(storage: S3Storage, video: Video, scratch: Path) -> Cost:
     destination = scratch / "original.mp4"
     try:
         fetched = storage.download(BUCKET, video.key, destination)
-        pts = one_frame(str(destination))
+        pts = one_frame(destination)
     finally:
         destination.unlink(missing_ok=True)
     return Cost(time.perf_counter() - start, fetched, pts)

@@ -133,3 +133,18 @@ def test_without_a_cache_nothing_is_prefetched() -> None:
     assert reader.prefetch(RANGES) == 0
     assert source.fetches == []
     reader.close()
+
+
+def test_reading_on_through_a_prefetched_range_keeps_the_read_ahead_growing() -> None:
+    source = SlowSource(os.urandom(2 * MIB), delay=0)
+    reader = opened(source)
+    reader.prefetch([(64 * KIB, 16 * KIB)])
+    prefetched = len(source.fetches)
+
+    while reader.tell() < 512 * KIB:
+        reader.read(8 * KIB)
+
+    after = source.fetches[prefetched:]
+    assert after[:3] == [(0, 8 * KIB), (8 * KIB, 16 * KIB), (24 * KIB, 32 * KIB)]
+    assert after[3] == (56 * KIB, 8 * KIB)  # up to where the prefetched range begins
+    assert after[4] == (80 * KIB, 128 * KIB)  # past it: still doubling, not 8 KiB again

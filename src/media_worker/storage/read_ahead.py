@@ -62,6 +62,14 @@ class Window:
     def fetched(self, start: int, length: int) -> None:
         self._next_sequential = start + length
 
+    def read_cached(self, start: int, end: int) -> None:
+        """The cache served [start, end): when that went on where the reading was (the end of
+        the last fetch or of such a read), a miss at `end` still reads in order. Without this,
+        reading on through a prefetched segment started the window small again at its end, as
+        if the demuxer had jumped there."""
+        if start == self._next_sequential:
+            self._next_sequential = end
+
 
 class SegmentCache:
     """Recently fetched byte ranges of one object, at most `capacity` bytes in all, the least

@@ -218,7 +218,9 @@ class ObjectReader(io.RawIOBase):
         ahead the window allows, within what is left of the budget)."""
         cached = self._cache.find(position)
         if cached is not None:
-            return cached[:wanted]
+            piece = cached[:wanted]
+            self._window.read_cached(position, position + len(piece))
+            return piece
         end = self.size
         following = self._cache.next_start(position)
         if following is not None:
