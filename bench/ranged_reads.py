@@ -231,7 +231,7 @@ def _video_jobs(server: Any, videos: list[Video], scratch: Path, reps: int,
                 report: Report) -> list[str]:
     """bench/video_jobs.py's rows on the files with the moov at the end and a 60-minute one,
     through a storage with the worker's read-ahead."""
-    from bench import video_jobs
+    from bench import storyboard_prefetch, video_jobs
 
     lines = ["| original | size | fetched | share | in place: wall | download + render: "
              "wall |", "|---|---:|---:|---:|---:|---:|"]
@@ -245,6 +245,10 @@ def _video_jobs(server: Any, videos: list[Video], scratch: Path, reps: int,
                     scratch=scratch, reps=reps, report=report)
                 lines.append(job.line)
                 walls[video] = (job.in_place, job.download)
+        largest = max(walls, key=lambda video: video.path.stat().st_size)
+        storyboard_prefetch.prefetch_rows(storage, bucket=BUCKET, key=largest.key,
+                                          label=f"{largest.size} job", output=video_jobs.JOB,
+                                          sizes=video_jobs.SIZES, reps=reps, report=report)
         # At 10 MB the job reads the whole file in a few long GETs (the preview clip and a
         # tile every 0.2 s read on through it); from 100 MB each storyboard tile is a jump of
         # its own: about 105 GETs, whatever the size after that.
@@ -256,6 +260,10 @@ def _video_jobs(server: Any, videos: list[Video], scratch: Path, reps: int,
             storage, bucket=BUCKET, key=f"videos/{hour.name}", path=hour,
             label="60 minutes, moov at the end", scratch=scratch, reps=max(1, reps // 3),
             report=report, output=video_jobs.STORYBOARD, share_target=0.05).line)
+        storyboard_prefetch.prefetch_rows(storage, bucket=BUCKET, key=f"videos/{hour.name}",
+                                          label="60-minute storyboard",
+                                          output=video_jobs.STORYBOARD, sizes=video_jobs.SIZES,
+                                          reps=max(1, reps // 3), report=report)
     finally:
         storage.close()
     return lines

@@ -54,7 +54,8 @@ DESCRIPTIONS = {
     "ranged": "15 one video frame (open, seek to 10%, decode) read in place through S3 ranged "
               "reads vs downloaded whole, 10 MB-1 GB MP4s on SeaweedFS: bytes (target <= 2% or "
               "16 MB), wall time flat as the file grows; 15b whole video jobs, the storyboard "
-              "of a 60-minute file (<= 5%)",
+              "of a 60-minute file (<= 5%); 15c storyboard keyframes prefetched vs fetched as "
+              "read, with 0 and 20 ms added per GET (target <= 1x)",
     "hdr": "9 HDR: tone mapping's share of a PQ/HLG job (target <= 1.15x), gainmap vs sdr "
            "JPEG output (<= 1.3x), RESIZE_LIGHT linear vs gamma, SDR jobs before/after the "
            "HDR work",
