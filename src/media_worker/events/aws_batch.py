@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError
 
 from media_worker.events.aws_protocols import (
     Entry,
+    all_failed,
     sns_report,
     sns_request,
     sqs_report,
@@ -60,13 +61,12 @@ class BatchCall:
 
     name: str  # the outbox's `target` column
     service: str  # for failure reasons
-    signing_name: str  # SigV4's service name
     request: Callable[[str, Sequence[Entry]], tuple[bytes, dict[str, str]]]
     report: Callable[[Answer, Sequence[OutboxEntry]], DeliveryReport]
 
 
-SQS: Final = BatchCall("sqs", "SQS", "sqs", sqs_request, sqs_report)
-SNS: Final = BatchCall("sns", "SNS", "sns", sns_request, sns_report)
+SQS: Final = BatchCall("sqs", "SQS", sqs_request, sqs_report)
+SNS: Final = BatchCall("sns", "SNS", sns_request, sns_report)
 
 
 class AwsBatchTarget:
@@ -108,10 +108,6 @@ class AwsBatchTarget:
 
     def close(self) -> None:
         self._poster.close()
-
-
-def all_failed(events: Sequence[OutboxEntry], reason: str) -> DeliveryReport:
-    return DeliveryReport(failed={event.event_id: reason for event in events})
 
 
 def sqs_target(queue_url: str, poster: SignedPoster) -> AwsBatchTarget:

@@ -57,11 +57,11 @@ def sqs_report(answer: Answer, events: Sequence[OutboxEntry]) -> DeliveryReport:
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
-        return _all_failed(events, f"SQS answered HTTP {answer.status} with no JSON")
+        return all_failed(events, f"SQS answered HTTP {answer.status} with no JSON")
     if answer.status != 200:
         code = str(parsed.get("__type", "error")).rsplit("#", 1)[-1]
         message = parsed.get("message") or parsed.get("Message") or ""
-        return _all_failed(events, _refusal("SQS", answer.status, code, str(message)))
+        return all_failed(events, _refusal("SQS", answer.status, code, str(message)))
     successful, failed = _listed(parsed, "Successful"), _listed(parsed, "Failed")
     garbled = [item for event, item in _named(events, successful)
                if item.get("MD5OfMessageBody") not in (None, _md5(event.payload))]
@@ -101,11 +101,11 @@ def sns_report(answer: Answer, events: Sequence[OutboxEntry]) -> DeliveryReport:
     except ElementTree.ParseError:
         root = None
     if root is None:
-        return _all_failed(events, f"SNS answered HTTP {answer.status} with no XML")
+        return all_failed(events, f"SNS answered HTTP {answer.status} with no XML")
     if answer.status != 200:
         error = _child(root, "Error")
         code = _text(error, "Code") or "error"
-        return _all_failed(events, _refusal("SNS", answer.status, code,
+        return all_failed(events, _refusal("SNS", answer.status, code,
                                             _text(error, "Message")))
     result = _child(root, "PublishBatchResult")
     return _report(events, _members(result, "Successful"), _members(result, "Failed"))
@@ -167,5 +167,5 @@ def _refusal(service: str, status: int, code: str, message: str) -> str:
         :REASON_LIMIT]
 
 
-def _all_failed(events: Sequence[OutboxEntry], reason: str) -> DeliveryReport:
+def all_failed(events: Sequence[OutboxEntry], reason: str) -> DeliveryReport:
     return DeliveryReport(failed={event.event_id: reason for event in events})
